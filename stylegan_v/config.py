@@ -1,0 +1,218 @@
+"""Frozen model configurations and the presets of the original models.
+
+A config fully determines the network's parameter shapes; checkpoints store it
+as JSON so that loading can validate every tensor before touching the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    resolution: int = 256
+    z_dim: int = 512
+    w_dim: int = 512
+    c_dim: int = 0
+    img_channels: int = 3
+    mapping_layers: int = 2
+    channel_base: int = 16384
+    channel_max: int = 512
+    num_fp16_res: int = 4
+    conv_clamp: float | None = 256.0
+    # Motion path: noise -> two kernel-11 Conv1d layers -> codes every
+    # `motion_z_distance` dataset frames -> aligned Fourier time encoding.
+    motion_z_dim: int = 512
+    motion_code_dim: int = 512  # output width of the Conv1d motion generator
+    motion_kernel_size: int = 11
+    time_enc_dim: int = 256  # number of frequencies; motion vector has 2x this
+    motion_z_distance: int = 16
+    min_period_len: float = 16.0
+    max_period_len: float = 1024.0
+    max_num_frames: int = 1024
+
+    def __post_init__(self) -> None:
+        _check_resolution(self.resolution)
+        for name in ("z_dim", "w_dim", "motion_z_dim", "motion_code_dim", "time_enc_dim",
+                     "motion_z_distance", "mapping_layers", "channel_base", "channel_max",
+                     "max_num_frames", "img_channels"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"GeneratorConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.c_dim < 0:
+            raise ValueError(f"GeneratorConfig.c_dim must be >= 0, got {self.c_dim}")
+        if not 0 < self.min_period_len <= self.max_period_len:
+            raise ValueError("GeneratorConfig needs 0 < min_period_len <= max_period_len")
+
+    @property
+    def motion_v_dim(self) -> int:
+        return 2 * self.time_enc_dim
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2**i for i in range(2, int(math.log2(self.resolution)) + 1)]
+
+    def channels(self, res: int) -> int:
+        return min(self.channel_base // res, self.channel_max)
+
+    @property
+    def fp16_resolution(self) -> int:
+        """Lowest resolution whose block runs in reduced precision (when enabled)."""
+        return max(2 ** (int(math.log2(self.resolution)) + 1 - self.num_fp16_res), 8)
+
+    @property
+    def num_ws(self) -> int:
+        # b4 has one conv, every later block two; plus the final ToRGB.
+        return 1 + 2 * (len(self.block_resolutions) - 1) + 1
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    resolution: int = 256
+    c_dim: int = 0
+    img_channels: int = 3
+    channel_base: int = 16384
+    channel_max: int = 512
+    num_fp16_res: int = 4
+    conv_clamp: float | None = 256.0
+    num_frames: int = 3  # frames per clip seen by D (F_D)
+    concat_res: int = 16  # resolution at which the frames' features are concatenated
+    num_frames_div_factor: int = 2
+    max_num_frames: int = 1024
+    mbstd_group_size: int = 4
+    mbstd_num_channels: int = 1
+    mapping_layers: int = 2
+    time_embed_dim: int = 256
+    sampling_type: str = "random"  # "random" uses all consecutive gaps, "uniform" one
+
+    def __post_init__(self) -> None:
+        _check_resolution(self.resolution)
+        if self.num_frames < 1:
+            raise ValueError(f"DiscriminatorConfig.num_frames must be >= 1, got {self.num_frames}")
+        if self.concat_res not in self.block_resolutions:
+            raise ValueError(f"DiscriminatorConfig.concat_res={self.concat_res} is not a block resolution")
+        if self.sampling_type not in ("random", "uniform"):
+            raise ValueError(f"DiscriminatorConfig.sampling_type must be 'random' or 'uniform', got {self.sampling_type!r}")
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2**i for i in range(int(math.log2(self.resolution)), 2, -1)]
+
+    def channels(self, res: int) -> int:
+        return min(self.channel_base // res, self.channel_max)
+
+    @property
+    def fp16_resolution(self) -> int:
+        return max(2 ** (int(math.log2(self.resolution)) + 1 - self.num_fp16_res), 8)
+
+    @property
+    def num_time_diffs(self) -> int:
+        if self.num_frames <= 1:
+            return 0
+        return self.num_frames - 1 if self.sampling_type == "random" else 1
+
+    @property
+    def num_fourier_coefs(self) -> int:
+        return math.ceil(math.log2(self.max_num_frames))
+
+    @property
+    def time_cond_dim(self) -> int:
+        return self.num_time_diffs * (self.time_embed_dim + 2 * self.num_fourier_coefs)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild G and D, plus how model time maps to seconds."""
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    dataset_fps: float = 25.0
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        if not self.dataset_fps > 0:
+            raise ValueError(f"ModelConfig.dataset_fps must be positive, got {self.dataset_fps}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        data = dict(data)
+        g = _build(GeneratorConfig, data.pop("generator", {}), "generator")
+        d = _build(DiscriminatorConfig, data.pop("discriminator", {}), "discriminator")
+        return _build(cls, dict(data, generator=g, discriminator=d), "model")
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"model config is not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise ValueError("model config JSON must be an object")
+        return cls.from_dict(data)
+
+
+def _build(kind: type, data: dict[str, Any], what: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} config must be an object, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{what} config has unknown fields: {', '.join(unknown)}")
+    try:
+        return kind(**data)
+    except TypeError as e:
+        raise ValueError(f"{what} config is invalid: {e}") from None
+
+
+def _check_resolution(res: int) -> None:
+    if not isinstance(res, int) or res < 4 or res & (res - 1):
+        raise ValueError(f"resolution must be a power of two >= 4, got {res!r}")
+    if res > 2048:
+        raise ValueError(f"resolution {res} is larger than 2048, the largest this implementation supports")
+
+
+def _paired(name: str, fps: float, resolution: int = 256, c_dim: int = 0, **motion: Any) -> ModelConfig:
+    base = 16384 if resolution < 512 else 32768
+    g = GeneratorConfig(resolution=resolution, c_dim=c_dim, channel_base=base, **motion)
+    d = DiscriminatorConfig(resolution=resolution, c_dim=c_dim, channel_base=base)
+    return ModelConfig(generator=g, discriminator=d, dataset_fps=fps, name=name)
+
+
+def _small(name: str, resolution: int, width: int, motion_z_distance: int = 16) -> ModelConfig:
+    """Tiny networks for tests, smoke runs and the demo model."""
+    g = GeneratorConfig(
+        resolution=resolution, z_dim=width, w_dim=width, channel_base=width * resolution,
+        channel_max=width, motion_z_dim=width, motion_code_dim=width, time_enc_dim=width // 2,
+        motion_z_distance=motion_z_distance, min_period_len=float(motion_z_distance),
+    )
+    d = DiscriminatorConfig(resolution=resolution, channel_base=width * resolution, channel_max=width,
+                            concat_res=min(16, resolution // 2))
+    return ModelConfig(generator=g, discriminator=d, dataset_fps=25.0, name=name)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # The original paper's models (section 4.4 of the spec).
+    "ffs256": _paired("ffs256", fps=30.0),
+    "sky256": _paired("sky256", fps=25.0, motion_z_distance=256, min_period_len=256.0),
+    "ucf101_256": _paired("ucf101_256", fps=25.0),
+    "rainbow_jelly256": _paired("rainbow_jelly256", fps=30.0),
+    "mead1024": _paired("mead1024", fps=30.0, resolution=1024, c_dim=77),
+    # Small presets for tests, CPU smoke runs and demo models.
+    "tiny32": _small("tiny32", resolution=32, width=64),
+    "small64": _small("small64", resolution=64, width=128),
+    "small128": _small("small128", resolution=128, width=256),
+}
+
+
+def preset(name: str) -> ModelConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}") from None

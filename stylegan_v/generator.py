@@ -1,0 +1,176 @@
+"""StyleGAN-V generator: StyleGAN2 skip synthesis fed with [learned const ‖ v(t)].
+
+Module and attribute names follow the original so that state-dict keys match
+1:1 (see spec section 5.4).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import GeneratorConfig
+from .layers import MappingNetwork, SynthesisLayer, ToRGBLayer
+from .motion import MotionEncoder
+from .ops import fir_filter, upsample2d
+
+PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def parse_precision(precision: str | torch.dtype) -> torch.dtype:
+    if isinstance(precision, torch.dtype):
+        if precision not in PRECISIONS.values():
+            raise ValueError(f"unsupported precision {precision}")
+        return precision
+    aliases = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "half": "float16"}
+    name = aliases.get(precision, precision)
+    if name not in PRECISIONS:
+        raise ValueError(f"precision must be one of float32, float16, bfloat16; got {precision!r}")
+    return PRECISIONS[name]
+
+
+class TemporalInput(nn.Module):
+    """The 4x4 learned constant with v(t) broadcast spatially and concatenated after it."""
+
+    def __init__(self, channels: int, motion_v_dim: int):
+        super().__init__()
+        self.const = nn.Parameter(torch.randn([1, channels, 4, 4]))
+        self.motion_v_dim = motion_v_dim
+
+    def forward(self, motion_v: torch.Tensor) -> torch.Tensor:
+        n = motion_v.shape[0]
+        const = self.const.expand(n, -1, -1, -1)
+        v = motion_v.reshape(n, -1, 1, 1).expand(-1, -1, *const.shape[2:])
+        return torch.cat([const, v.to(const.dtype)], dim=1)
+
+
+class GenInput(nn.Module):
+    """Wrapper kept only so that the parameter is named `b4.input.input.const` as in the original."""
+
+    def __init__(self, channels: int, motion_v_dim: int):
+        super().__init__()
+        self.input = TemporalInput(channels, motion_v_dim)
+
+    def forward(self, motion_v: torch.Tensor) -> torch.Tensor:
+        return self.input(motion_v)
+
+
+class SynthesisBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 conv_clamp: float | None, reduced_precision: bool, motion_v_dim: int = 0):
+        super().__init__()
+        self.in_channels = in_channels
+        self.resolution = resolution
+        self.reduced_precision = reduced_precision
+        self.compute_dtype = torch.float32  # set by Generator.set_precision for reduced blocks
+        self.register_buffer("resample_filter", fir_filter())
+        if in_channels == 0:
+            self.input = GenInput(out_channels, motion_v_dim)
+            conv1_in = out_channels + motion_v_dim
+            self.num_conv = 1
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, up=2, conv_clamp=conv_clamp)
+            conv1_in = out_channels
+            self.num_conv = 2
+        self.conv1 = SynthesisLayer(conv1_in, out_channels, w_dim, conv_clamp=conv_clamp)
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        self.num_torgb = 1
+
+    def dtype(self, force_fp32: bool = False) -> torch.dtype:
+        return self.compute_dtype if self.reduced_precision and not force_fp32 else torch.float32
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
+                motion_v: torch.Tensor | None = None, force_fp32: bool = False,
+                fused_modconv: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        dtype = self.dtype(force_fp32)
+        if fused_modconv is None:
+            # The original's choice; it changes rounding only, not the function.
+            fused_modconv = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
+        if self.in_channels == 0:
+            x = self.input(motion_v).to(dtype)
+            x = self.conv1(x, ws[:, 0], fused_modconv=fused_modconv)
+        else:
+            x = x.to(dtype)
+            x = self.conv0(x, ws[:, 0], fused_modconv=fused_modconv)
+            x = self.conv1(x, ws[:, 1], fused_modconv=fused_modconv)
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        y = self.torgb(x, ws[:, self.num_conv], fused_modconv=fused_modconv).to(torch.float32)
+        img = img + y if img is not None else y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.w_dim = cfg.w_dim
+        self.img_resolution = cfg.resolution
+        self.block_resolutions = cfg.block_resolutions
+        self.motion_encoder = MotionEncoder(cfg)
+        if cfg.channels(4) <= 0:
+            raise ValueError("channel_base too small for a 4x4 block")
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            in_channels = cfg.channels(res // 2) if res > 4 else 0
+            block = SynthesisBlock(in_channels, cfg.channels(res), cfg.w_dim, res, cfg.img_channels,
+                                   cfg.conv_clamp, reduced_precision=res >= cfg.fp16_resolution,
+                                   motion_v_dim=cfg.motion_v_dim)
+            self.num_ws += block.num_conv
+            setattr(self, f"b{res}", block)
+        self.num_ws += 1  # final ToRGB
+
+    def blocks(self) -> list[SynthesisBlock]:
+        return [getattr(self, f"b{res}") for res in self.block_resolutions]
+
+    def frames(self, ws: torch.Tensor, motion_v: torch.Tensor, force_fp32: bool = False,
+               fused_modconv: bool | None = None) -> torch.Tensor:
+        """Per-frame synthesis: ws [N, num_ws, w_dim] and motion_v [N, v_dim] -> [N, C, H, W]."""
+        ws = ws.to(torch.float32)
+        x = img = None
+        w_idx = 0
+        for block in self.blocks():
+            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            x, img = block(x, img, block_ws, motion_v=motion_v, force_fp32=force_fp32, fused_modconv=fused_modconv)
+            w_idx += block.num_conv
+        return img
+
+    def forward(self, ws: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None,
+                motion_z: torch.Tensor | None = None, motion_v: torch.Tensor | None = None,
+                force_fp32: bool = False, fused_modconv: bool | None = None) -> torch.Tensor:
+        """ws [B, num_ws, w_dim], t [B, F] -> frames [B*F, C, H, W] (video-major)."""
+        if motion_v is None:
+            motion_v, _ = self.motion_encoder(t, c, motion_z)
+        ws = ws.repeat_interleave(t.shape[1], dim=0)
+        return self.frames(ws, motion_v, force_fp32=force_fp32, fused_modconv=fused_modconv)
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
+        self.img_resolution, self.img_channels = cfg.resolution, cfg.img_channels
+        self.synthesis = SynthesisNetwork(cfg)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, num_ws=self.num_ws,
+                                      num_layers=cfg.mapping_layers)
+        self.precision = "float32"
+
+    def set_precision(self, precision: str | torch.dtype) -> Generator:
+        """Run the top `num_fp16_res` blocks in float16 (the original's default) or bfloat16."""
+        dtype = parse_precision(precision)
+        for block in self.synthesis.blocks():
+            block.compute_dtype = dtype
+        self.precision = {v: k for k, v in PRECISIONS.items()}[dtype]
+        return self
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None, t: torch.Tensor,
+                motion_z: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, **synthesis_kwargs) -> torch.Tensor:
+        if c is None:
+            c = z.new_zeros([z.shape[0], self.c_dim])
+        if t.ndim != 2 or t.shape[0] != z.shape[0]:
+            raise ValueError(f"t must be [B, F] with B = len(z) = {z.shape[0]}, got {list(t.shape)}")
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, t=t, c=c, motion_z=motion_z, **synthesis_kwargs)

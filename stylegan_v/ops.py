@@ -1,0 +1,191 @@
+"""Low-level operations of the StyleGAN2 family in pure PyTorch.
+
+These replace the original's custom CUDA kernels (bias_act, upfirdn2d) with
+reference semantics; conv2d_resample keeps the original's padding arithmetic so
+that weights trained with it give identical results.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+SQRT2 = math.sqrt(2.0)
+LRELU_SLOPE = 0.2
+
+
+def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+
+
+def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, act: str = "linear",
+             gain: float | None = None, clamp: float | None = None) -> torch.Tensor:
+    """Bias (broadcast over dim 1), activation, gain, clamp — in that order."""
+    if b is not None:
+        x = x + b.reshape([1, -1] + [1] * (x.ndim - 2))
+    if act == "lrelu":
+        x = F.leaky_relu(x, LRELU_SLOPE)
+        gain = SQRT2 if gain is None else gain
+    elif act != "linear":
+        raise ValueError(f"unknown activation {act!r}")
+    if gain is not None and gain != 1:
+        x = x * gain
+    if clamp is not None and clamp >= 0:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def fir_filter(taps=(1, 3, 3, 1), device=None) -> torch.Tensor:
+    """Separable low-pass as a normalised 2-D outer product (sums to 1)."""
+    f = torch.as_tensor(taps, dtype=torch.float32, device=device)
+    f = torch.outer(f, f)
+    return f / f.sum()
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int = 1, down: int = 1,
+              padding: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0,
+              flip_filter: bool = False) -> torch.Tensor:
+    """Upsample by zero insertion, pad (negative crops), FIR-filter, downsample.
+
+    `padding` is (x0, x1, y0, y1) in the upsampled image's pixels.
+    """
+    n, c, h, w = x.shape
+    px0, px1, py0, py1 = padding
+    if up > 1:
+        x = x.reshape(n, c, h, 1, w, 1)
+        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
+        x = x.reshape(n, c, h * up, w * up)
+    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    f = f.to(x.dtype) * (gain ** (f.ndim / 2))
+    if not flip_filter:  # true convolution = correlation with the flipped filter
+        f = f.flip(list(range(f.ndim)))
+    f = f[None, None].repeat(c, 1, 1, 1)
+    x = F.conv2d(x, f, groups=c)
+    if down > 1:
+        x = x[:, :, ::down, ::down]
+    return x
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
+    fw = f.shape[-1]
+    p0, p1 = (fw + up - 1) // 2, (fw - up) // 2
+    return upfirdn2d(x, f, up=up, padding=(p0, p1, p0, p1), gain=up * up)
+
+
+def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2) -> torch.Tensor:
+    fw = f.shape[-1]
+    p0, p1 = (fw - down + 1) // 2, (fw - down) // 2
+    return upfirdn2d(x, f, down=down, padding=(p0, p1, p0, p1))
+
+
+def _conv(x, w, stride=1, padding=0, groups=1, transpose=False, flip_weight=True):
+    if not flip_weight:  # conv2d is correlation; flipping gives true convolution
+        w = w.flip([2, 3])
+    if transpose:
+        return F.conv_transpose2d(x, w, stride=stride, padding=padding, groups=groups)
+    return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+
+
+def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1,
+                    down: int = 1, padding: int = 0, groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
+    """2-D convolution with optional 2x FIR up/downsampling (StyleGAN2 padding conventions).
+
+    Padding is expressed w.r.t. the upsampled image, as in the original.
+    """
+    out_channels, in_per_group, kh, kw = w.shape
+    px0 = px1 = py0 = py1 = padding
+    if f is not None:
+        fw = f.shape[-1]
+        if up > 1:
+            px0 += (fw + up - 1) // 2
+            px1 += (fw - up) // 2
+            py0 += (fw + up - 1) // 2
+            py1 += (fw - up) // 2
+        if down > 1:
+            px0 += (fw - down + 1) // 2
+            px1 += (fw - down) // 2
+            py0 += (fw - down + 1) // 2
+            py1 += (fw - down) // 2
+
+    if kw == 1 and kh == 1 and down > 1 and up == 1:
+        x = upfirdn2d(x, f, down=down, padding=(px0, px1, py0, py1))
+        return _conv(x, w, groups=groups, flip_weight=flip_weight)
+
+    if down > 1 and up == 1:
+        x = upfirdn2d(x, f, padding=(px0, px1, py0, py1))
+        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
+
+    if up > 1:
+        # Transposed convolution does the zero insertion; the FIR then low-passes.
+        if groups == 1:
+            w = w.transpose(0, 1)
+        else:
+            w = w.reshape(groups, out_channels // groups, in_per_group, kh, kw)
+            w = w.transpose(1, 2).reshape(groups * in_per_group, out_channels // groups, kh, kw)
+        px0 -= kw - 1
+        px1 -= kw - up
+        py0 -= kh - 1
+        py1 -= kh - up
+        pxt = max(min(-px0, -px1), 0)
+        pyt = max(min(-py0, -py1), 0)
+        x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight)
+        x = upfirdn2d(x, f, padding=(px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt), gain=up * up)
+        if down > 1:
+            x = upfirdn2d(x, f, down=down)
+        return x
+
+    if up == 1 and down == 1 and px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        return _conv(x, w, padding=[py0, px0], groups=groups, flip_weight=flip_weight)
+
+    x = upfirdn2d(x, f if up > 1 else _identity_filter(x), up=up, padding=(px0, px1, py0, py1), gain=up * up)
+    x = _conv(x, w, groups=groups, flip_weight=flip_weight)
+    if down > 1:
+        x = upfirdn2d(x, f, down=down)
+    return x
+
+
+def _identity_filter(x: torch.Tensor) -> torch.Tensor:
+    return torch.ones([1, 1], dtype=torch.float32, device=x.device)
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, up: int = 1,
+                     padding: int = 0, resample_filter: torch.Tensor | None = None, demodulate: bool = True,
+                     flip_weight: bool = True, fused: bool = True) -> torch.Tensor:
+    """StyleGAN2 weight modulation/demodulation.
+
+    fused=True runs one grouped convolution with per-sample weights; otherwise the
+    activations are scaled before and after a shared convolution (same function,
+    different rounding; the original picks per block, see SynthesisBlock).
+    """
+    n = x.shape[0]
+    out_ch, in_ch, kh, kw = weight.shape
+    if x.dtype == torch.float16 and demodulate:
+        # fp16 range protection, computed in float32 like the original.
+        weight = weight * (1 / math.sqrt(in_ch * kh * kw) / weight.abs().amax(dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.abs().amax(dim=1, keepdim=True)
+
+    w = None
+    dcoefs = None
+    if demodulate or fused:
+        w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
+    if demodulate:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+    if demodulate and fused:
+        w = w * dcoefs.reshape(n, -1, 1, 1, 1)
+
+    if not fused:
+        x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, padding=padding,
+                            flip_weight=flip_weight)
+        if demodulate:
+            x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+        return x
+
+    x = x.reshape(1, -1, *x.shape[2:])
+    w = w.reshape(-1, in_ch, kh, kw)
+    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, padding=padding, groups=n,
+                        flip_weight=flip_weight)
+    return x.reshape(n, -1, *x.shape[2:])
