@@ -1,0 +1,261 @@
+"""Our checkpoint format: one safetensors file, validated before use.
+
+Tensor keys are `<net>.<original state-dict key>` (net = G_ema, G or D), so an
+original snapshot maps 1:1. Metadata (strings) holds the model config JSON, the
+format version, the dataset fps and the provenance. Loading checks every key,
+shape and dtype against the config, and the deterministic buffers against their
+recomputed values, and names whatever is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .discriminator import Discriminator
+from .generator import Generator
+from .motion import time_encoder_buffers
+from .ops import fir_filter
+
+FORMAT_NAME = "stylegan-v"
+FORMAT_VERSION = "1"
+NET_NAMES = ("G_ema", "G", "D")
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message says which file and why."""
+
+
+def build_network(name: str, config: ModelConfig, device: str | torch.device | None = None) -> nn.Module:
+    if name in ("G_ema", "G"):
+        net = Generator(config.generator)
+    elif name == "D":
+        net = Discriminator(config.discriminator)
+    else:
+        raise ValueError(f"net must be one of {', '.join(NET_NAMES)}; got {name!r}")
+    net.model_config = config
+    return net if device is None else net.to(device)
+
+
+def _default_model_config(net: nn.Module) -> ModelConfig:
+    existing = getattr(net, "model_config", None)
+    if isinstance(existing, ModelConfig):
+        return existing
+    if isinstance(net, Generator):
+        return ModelConfig(generator=net.cfg)
+    if isinstance(net, Discriminator):
+        return ModelConfig(discriminator=net.cfg)
+    raise TypeError(f"cannot save a {type(net).__name__}; expected a Generator or Discriminator")
+
+
+def save(net: nn.Module, path: str | os.PathLike, *, model_config: ModelConfig | None = None,
+         net_name: str | None = None, **metadata) -> Path:
+    """Write one network (G_ema by default for a Generator, D for a Discriminator)."""
+    if net_name is None:
+        net_name = "D" if isinstance(net, Discriminator) else "G_ema"
+    return save_networks({net_name: net}, path, model_config=model_config or _default_model_config(net), **metadata)
+
+
+def save_networks(nets: Mapping[str, nn.Module], path: str | os.PathLike, *, model_config: ModelConfig,
+                  provenance: Mapping | None = None, **metadata) -> Path:
+    """Write several networks of one model into one file, atomically."""
+    from safetensors.torch import save_file
+
+    unknown = sorted(set(nets) - set(NET_NAMES))
+    if unknown or not nets:
+        raise ValueError(f"network names must be among {', '.join(NET_NAMES)}; got {', '.join(nets) or 'none'}")
+    tensors = {}
+    for name, net in nets.items():
+        for key, value in net.state_dict().items():
+            tensors[f"{name}.{key}"] = value.detach().to("cpu", torch.float32).contiguous()
+    meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}
+    meta.update({
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "nets": ",".join(nets),
+        "model_config": model_config.to_json(),
+        "dataset_fps": repr(float(model_config.dataset_fps)),
+        "provenance": json.dumps(dict(provenance or {}), sort_keys=True),
+    })
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as e:  # safetensors raises several types for malformed headers
+        raise CheckpointError(f"{path.name} is not a valid safetensors file ({e})") from None
+
+
+def read_config(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, str]]:
+    meta = read_metadata(path)
+    name = Path(path).name
+    if meta.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{name} is a safetensors file but not a StyleGAN-V checkpoint "
+                              f"(metadata 'format' is {meta.get('format')!r}, expected {FORMAT_NAME!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{name} has format version {meta.get('format_version')!r}; this version reads "
+                              f"{FORMAT_VERSION!r}")
+    if "model_config" not in meta:
+        raise CheckpointError(f"{name} has no 'model_config' metadata")
+    try:
+        config = ModelConfig.from_json(meta["model_config"])
+    except ValueError as e:
+        raise CheckpointError(f"{name}: bad model config metadata: {e}") from None
+    return config, meta
+
+
+def _expected_buffers(key: str, config: ModelConfig) -> torch.Tensor | None:
+    """Values of buffers that are pure functions of the config (a corrupt file must not change them)."""
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf == "resample_filter":
+        return fir_filter()
+    g = config.generator
+    if leaf in ("freqs", "phase_scales"):
+        freqs, scales = time_encoder_buffers(g.time_enc_dim, g.min_period_len, g.max_period_len)
+        return freqs if leaf == "freqs" else scales
+    if leaf == "fourier_coefs":
+        n = config.discriminator.num_fourier_coefs
+        return torch.tensor([[math.pi * 2**k / 2**n for k in range(n)]])
+    return None
+
+
+def load_state(path: str | os.PathLike, net: str, config: ModelConfig, nets_present: list[str],
+               device: str | torch.device = "cpu") -> nn.Module:
+    from safetensors import safe_open
+
+    name = Path(path).name
+    if net not in nets_present:
+        raise CheckpointError(f"{name} has no {net!r} network; it contains: {', '.join(nets_present) or 'nothing'}")
+    with torch.device("meta"):
+        model = build_network(net, config)
+    expected = model.state_dict()
+    prefix = f"{net}."
+    state = {}
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        keys = [k[len(prefix):] for k in f.keys() if k.startswith(prefix)]
+        missing = [k for k in expected if k not in keys]
+        unexpected = [k for k in keys if k not in expected]
+        if missing:
+            raise CheckpointError(f"{name}: {net} is missing {len(missing)} tensor(s), first: {missing[0]!r} "
+                                  f"(config does not match the weights, or the file is incomplete)")
+        if unexpected:
+            raise CheckpointError(f"{name}: {net} has unexpected tensor(s), first: {unexpected[0]!r}")
+        for key, want in expected.items():
+            tensor = f.get_tensor(prefix + key)
+            if tuple(tensor.shape) != tuple(want.shape):
+                raise CheckpointError(f"{name}: {net}.{key} has shape {list(tensor.shape)}, the config needs "
+                                      f"{list(want.shape)}")
+            if tensor.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+                raise CheckpointError(f"{name}: {net}.{key} has dtype {tensor.dtype}, expected a float type")
+            tensor = tensor.to(torch.float32)
+            if not torch.isfinite(tensor).all():
+                raise CheckpointError(f"{name}: {net}.{key} contains NaN or infinite values")
+            reference = _expected_buffers(key, config)
+            if reference is not None and not torch.allclose(tensor, reference, rtol=1e-5, atol=1e-7):
+                raise CheckpointError(f"{name}: buffer {net}.{key} does not hold its defined value "
+                                      f"(corrupt file or a config that does not match the weights)")
+            state[key] = tensor
+    model.load_state_dict(state, assign=True)
+    model.model_config = config
+    return model.to(device).eval().requires_grad_(False)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("STYLEGAN_V_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "stylegan_v")
+    return Path(root) / "converted"
+
+
+def convert_pickle(src: str | os.PathLike, dst: str | os.PathLike, **overrides) -> Path:
+    """Import an original snapshot safely (no code from it runs) and write our format."""
+    from .legacy_pickle import read_snapshot
+
+    snap = read_snapshot(src, **overrides)
+    nets = {}
+    for name, state in snap.state_dicts.items():
+        with torch.device("meta"):
+            model = build_network(name, snap.config)
+        model.load_state_dict(state, assign=True)
+        nets[name] = model
+    provenance = {"imported_from": snap.source, "sha256": snap.sha256, "notes": list(snap.notes)}
+    return save_networks(nets, dst, model_config=snap.config, provenance=provenance)
+
+
+def _is_pickle(path: Path) -> bool:
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return True
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x80"  # pickle protocol >= 2 header
+
+
+def resolve_checkpoint(path: str | os.PathLike, use_cache: bool = True, **overrides) -> Path:
+    """Path of a safetensors file for `path`, converting an original .pkl once (cached by content hash)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if not _is_pickle(path):
+        return path
+    digest = sha256_file(path)
+    tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8] if overrides else "default"
+    cached = cache_dir() / f"{digest}-{tag}.safetensors"
+    if use_cache and cached.is_file():
+        return cached
+    target = cached if use_cache else Path(tempfile.mkdtemp(prefix="stylegan_v_")) / "converted.safetensors"
+    try:
+        return convert_pickle(path, target, **overrides)
+    except OSError:
+        if not use_cache:
+            raise
+        # An unwritable cache must not stop the user: convert to a private temp file instead.
+        return resolve_checkpoint(path, use_cache=False, **overrides)
+
+
+def load(path: str | os.PathLike, net: str = "G_ema", device: str | torch.device = "cpu", **overrides) -> nn.Module:
+    """Load G_ema, G or D from our .safetensors or an original .pkl (imported safely).
+
+    `overrides` (motion_z_distance, max_num_frames, dataset_fps, ...) apply to .pkl
+    snapshots, which do not always record these values.
+    """
+    if net not in NET_NAMES:
+        raise ValueError(f"net must be one of {', '.join(NET_NAMES)}; got {net!r}")
+    st_path = resolve_checkpoint(path, **overrides)
+    config, meta = read_config(st_path)
+    nets_present = [n for n in meta.get("nets", "").split(",") if n]
+    model = load_state(st_path, net, config, nets_present, device=device)
+    model.checkpoint_metadata = meta
+    return model
