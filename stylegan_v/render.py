@@ -21,6 +21,7 @@ import torch
 from .generator import Generator
 
 NOISE_BLOCK = 64
+CODE_BLOCK = 32
 
 
 def _normal(key: list[int], shape: tuple[int, ...]) -> np.ndarray:
@@ -120,21 +121,42 @@ def _broadcast(ws: torch.Tensor, motion: MotionSeed) -> int:
     return b
 
 
+def motion_codes(G: Generator, motion: MotionSeed, first: int, last: int, c: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+    """Motion codes first..last (inclusive) for every video: [B, last - first + 1, code_dim].
+
+    Codes are computed in fixed, aligned blocks of CODE_BLOCK, each from the same slice
+    of noise whatever window asks for it, so a code's value never depends on the chunking.
+    """
+    enc = G.synthesis.motion_encoder
+    device = next(G.parameters()).device
+    if G.c_dim > 0 and c is None:
+        raise ValueError("this model is class-conditional: pass class labels c (see class_labels)")
+    blocks = []
+    for block in range(first // CODE_BLOCK, last // CODE_BLOCK + 1):
+        start = block * CODE_BLOCK
+        noise = motion.noise(start, start + CODE_BLOCK + enc.receptive_field - 1, enc.z_dim).to(device)
+        labels = None if c is None else c.to(device)[: noise.shape[0]]
+        if labels is not None and labels.shape[0] != noise.shape[0]:
+            labels = labels[:1].expand(noise.shape[0], -1)
+        blocks.append(enc.codes(noise, labels))
+    codes = torch.cat(blocks, dim=1)
+    offset = (first // CODE_BLOCK) * CODE_BLOCK
+    return codes[:, first - offset: last - offset + 1]
+
+
 def motion_window(G: Generator, motion: MotionSeed, t: torch.Tensor, c: torch.Tensor | None = None
                   ) -> torch.Tensor:
-    """v(t) [B*F, v_dim] for t [B, F], drawing only the noise these timestamps need."""
+    """v(t) [B*F, v_dim] for t [B, F], computing only the codes these timestamps need."""
     enc = G.synthesis.motion_encoder
     device = next(G.parameters()).device
     if not bool(torch.isfinite(t).all()) or float(t.min()) < 0:
         raise ValueError("timestamps must be finite and >= 0")
     first = int(math.floor(float(t.min()) / enc.distance))
     last = int(math.floor(float(t.max()) / enc.distance)) + 1
-    noise = motion.noise(first, last + enc.receptive_field, enc.z_dim).to(device)
-    if noise.shape[0] != t.shape[0]:
-        noise = noise.expand(t.shape[0], -1, -1)
-    if G.c_dim > 0 and c is None:
-        raise ValueError("this model is class-conditional: pass class labels c (see class_labels)")
-    codes = enc.codes(noise, c.to(device) if c is not None else None)
+    codes = motion_codes(G, motion, first, last, c)
+    if codes.shape[0] != t.shape[0]:
+        codes = codes.expand(t.shape[0], -1, -1)
     return enc.motion_vectors(codes, t.to(device), code_offset=first)
 
 

@@ -1,0 +1,135 @@
+"""Streaming renderer: chunking, prefix stability, long timelines, bounded memory."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylegan_v import render as R
+
+
+def test_timestamps_follow_fps_speed_and_start():
+    t = R.timestamps(5, fps=60, dataset_fps=30, start_time=1.0, speed=0.5)
+    expected = torch.tensor([(1.0 + 0.5 * k / 60) * 30 for k in range(5)], dtype=torch.float64)
+    assert torch.allclose(t, expected)
+    assert t.dtype == torch.float64
+    with pytest.raises(ValueError, match="num_frames"):
+        R.timestamps(0, 30, 30)
+    with pytest.raises(ValueError, match="start_time"):
+        R.timestamps(3, 30, 30, start_time=-1)
+
+
+def test_motion_noise_is_prefix_stable_and_window_consistent():
+    full = R.motion_noise(7, 0, 0, 300, 8)
+    assert torch.equal(R.motion_noise(7, 0, 0, 10, 8), full[:10])
+    assert torch.equal(R.motion_noise(7, 0, 130, 170, 8), full[130:170])
+    assert not torch.equal(R.motion_noise(7, 1, 0, 10, 8), full[:10])  # each video has its own stream
+    assert not torch.equal(R.motion_noise(8, 0, 0, 10, 8), full[:10])
+    assert abs(full.mean()) < 0.1 and abs(full.std() - 1) < 0.1
+
+
+def test_content_latents_do_not_depend_on_batch_size():
+    assert torch.equal(R.content_latents(3, 4, 16)[:2], R.content_latents(3, 2, 16))
+
+
+def test_chunked_equals_one_shot_and_matches_generator(tiny_generator):
+    G = tiny_generator
+    ws = R.sample_content(G, seed=1, batch_size=2)
+    motion = R.MotionSeed(seed=5, batch_size=2)
+    t = R.timestamps(37, fps=24, dataset_fps=30)
+    one_shot = R.render(G, ws, motion, t, chunk_size=37)
+    chunked = R.render(G, ws, motion, t, chunk_size=5)
+    assert one_shot.shape == (2, 37, 3, 32, 32)
+    assert (one_shot - chunked).abs().max() < 1e-5  # grouped-conv batch rounding only
+
+    # The renderer's windowed motion equals the original forward pass fed the same noise in full.
+    enc = G.synthesis.motion_encoder
+    noise = motion.noise(0, enc.num_noise(float(t.max())), enc.z_dim)
+    with torch.no_grad():
+        reference = G.synthesis(ws, t.unsqueeze(0).expand(2, -1), motion_z=noise)
+    assert (one_shot.reshape(reference.shape) - reference).abs().max() < 1e-5
+
+
+def test_prefix_stable_timeline(tiny_generator):
+    G = tiny_generator
+    ws = R.sample_content(G, seed=2, batch_size=1)
+    motion = R.MotionSeed(seed=9)
+    short = R.render(G, ws, motion, R.timestamps(10, 25, 25))
+    long = R.render(G, ws, motion, R.timestamps(300, 25, 25), chunk_size=64)
+    # Motion is bitwise identical; frames differ only by batch-composition rounding of the convolutions
+    # (the original varies by ~1.5e-5 the same way).
+    assert (long[:, :10] - short).abs().max() < 1e-4
+    t = R.timestamps(10, 25, 25).unsqueeze(0)
+    v_short = R.motion_window(G, motion, t)
+    v_long = R.motion_window(G, motion, R.timestamps(300, 25, 25).unsqueeze(0))[:10]
+    assert torch.equal(R.motion_codes(G, motion, 0, 1), R.motion_codes(G, motion, 0, 30)[:, :2])
+    assert (v_short - v_long).abs().max() < 1e-5  # same codes; matmul rounding only
+
+
+def test_long_and_fractional_timestamps(tiny_generator):
+    G = tiny_generator
+    ws = R.sample_content(G, seed=3, batch_size=1)
+    motion = R.MotionSeed(seed=4)
+    # Ten minutes at 30 fps: render frames near the end without touching the rest.
+    t = torch.tensor([17999.0, 17999.25, 17999.5, 18000.0], dtype=torch.float64)
+    frames = R.render(G, ws, motion, t)
+    assert torch.isfinite(frames).all() and frames.shape[1] == 4
+    # Continuity in t: a tiny step in time changes the frame a little.
+    near = R.render(G, ws, motion, t + 1e-3)
+    assert (near - frames).abs().max() < 0.05
+    # The windowed codes equal the original's full-length motion generator output ...
+    enc = G.synthesis.motion_encoder
+    noise = motion.noise(0, enc.num_noise(float(t.max())), enc.z_dim)
+    with torch.no_grad():
+        full_codes = enc.codes(noise)
+        reference = G.synthesis(ws, t.unsqueeze(0), motion_z=noise)
+    first = int(t.min()) // enc.distance
+    window = R.motion_codes(G, motion, first, first + 2)
+    assert (window - full_codes[:, first:first + 3]).abs().max() < 1e-5
+    # ... and frames agree to float32's resolution of the phase: at t = 18000 the angle is ~1e4 rad,
+    # whose float32 spacing is ~1e-3, so the original itself cannot be more precise than that.
+    assert (frames.reshape(reference.shape) - reference).abs().max() < 5e-3
+
+
+def test_memory_is_bounded_by_the_chunk(tiny_generator, monkeypatch):
+    """A 10-minute timeline draws noise only for the current window, never for the whole video."""
+    G = tiny_generator
+    drawn = []
+    original = R.MotionSeed.noise
+
+    def spy(self, start, stop, dim):
+        drawn.append(stop - start)
+        return original(self, start, stop, dim)
+
+    monkeypatch.setattr(R.MotionSeed, "noise", spy)
+    ws = R.sample_content(G, seed=0, batch_size=1)
+    t = R.timestamps(18000, fps=30, dataset_fps=30)
+    chunks = R.render_chunks(G, ws, R.MotionSeed(0), t, chunk_size=16)
+    for i, (start, frames) in zip(range(3), chunks):
+        assert frames.shape[1] == 16
+    # Each call draws one aligned block of codes' noise, independent of the timeline's length.
+    assert max(drawn) == R.CODE_BLOCK + G.synthesis.motion_encoder.receptive_field - 1
+    assert len(drawn) <= 2 * 3
+
+
+def test_batch_broadcast_and_errors(tiny_generator):
+    G = tiny_generator
+    ws = R.sample_content(G, seed=0, batch_size=1)
+    frames = R.render(G, ws, R.MotionSeed(0, batch_size=3), R.timestamps(2, 25, 25))
+    assert frames.shape[0] == 3
+    with pytest.raises(ValueError, match="batch"):
+        R.render(G, R.sample_content(G, 0, 2), R.MotionSeed(0, 3), R.timestamps(2, 25, 25))
+    with pytest.raises(ValueError, match="seed"):
+        R.MotionSeed(-1)
+    with pytest.raises(ValueError, match="chunk_size"):
+        R.render(G, ws, R.MotionSeed(0), R.timestamps(2, 25, 25), chunk_size=0)
+
+
+def test_uint8_and_grid():
+    frames = torch.tensor([-1.0, 0.0, 1.0]).reshape(1, 1, 3, 1, 1).expand(4, 2, 3, 2, 2)
+    g = R.grid(frames, columns=3)
+    assert g.shape == (2, 3, 4, 6)
+    assert g[0, 0, 2:, 2:].eq(-1).all()  # the empty sixth cell is black
+    u = R.to_uint8(frames)
+    assert u.shape == (4, 2, 2, 2, 3) and u.dtype == torch.uint8
+    assert u[0, 0, 0, 0].tolist() == [0, 128, 255]
