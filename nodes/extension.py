@@ -1,0 +1,19 @@
+"""The pack's V3 extension: registers the model folder and lists the nodes."""
+
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from . import model_files
+from .loader import LoadModel
+from .rendering import Render, RenderToFile
+from .sampling import SampleContent, SampleMotion
+from .timeline import MakeTimeline
+
+NODES: list[type[io.ComfyNode]] = [LoadModel, SampleContent, SampleMotion, MakeTimeline, Render, RenderToFile]
+
+
+class StyleGANVExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        model_files.register_model_folder()
+        return NODES

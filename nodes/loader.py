@@ -1,0 +1,91 @@
+"""Load Model: a StyleGAN-V checkpoint from models/stylegan_v, managed by ComfyUI."""
+
+from __future__ import annotations
+
+import comfy.model_management as mm
+import comfy.model_patcher
+import torch
+from comfy_api.latest import io
+
+import stylegan_v
+
+from . import model_files
+from .payloads import ModelType
+
+DTYPES = ["auto", "fp32", "fp16", "bf16"]
+_PRECISION = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+class StyleGANVModel(torch.nn.Module):
+    """The generator as ComfyUI's model management sees it.
+
+    ModelPatcher keeps its bookkeeping (device, loaded memory, ...) as attributes of the
+    module it manages; this holder takes them, so the library's Generator stays untouched.
+    """
+
+    def __init__(self, generator: torch.nn.Module, fingerprint: str, ckpt_name: str):
+        super().__init__()
+        self.generator = generator
+        self.fingerprint = fingerprint
+        self.ckpt_name = ckpt_name
+
+
+def resolve_precision(dtype: str, device: torch.device) -> str:
+    """'auto' follows the original: fp16 in the top blocks where the device runs it fast."""
+    if dtype != "auto":
+        return _PRECISION[dtype]
+    return "float16" if mm.should_use_fp16(device) and device.type == "cuda" else "float32"
+
+
+def load_generator(path: str, ckpt_name: str) -> torch.nn.Module:
+    try:
+        return stylegan_v.load(path, net="G_ema", device="cpu")
+    except stylegan_v.CheckpointError as e:
+        raise ValueError(f"'{ckpt_name}' is not a usable StyleGAN-V checkpoint: {e}. "
+                         "Use a StyleGAN-V .safetensors made by this pack's trainer or an original "
+                         "StyleGAN-V .pkl snapshot (network-snapshot-*.pkl).") from None
+
+
+class LoadModel(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="StyleGANV_LoadModel",
+            display_name="Load StyleGAN-V Model",
+            category="StyleGAN-V",
+            description="Loads a StyleGAN-V generator from models/stylegan_v. Original .pkl snapshots are "
+                        "imported safely (no code in the file is run). ComfyUI manages the model's memory: "
+                        "it can offload it, and 'Unload models' frees it.",
+            inputs=[
+                io.Combo.Input("ckpt_name", options=model_files.checkpoint_names(),
+                               tooltip="Checkpoint in models/stylegan_v (.safetensors, or an original .pkl)."),
+                io.Combo.Input("dtype", options=DTYPES, default="auto",
+                               tooltip="Precision of the top synthesis blocks. auto: fp16 on CUDA GPUs "
+                                       "(like the original), fp32 elsewhere."),
+            ],
+            outputs=[ModelType.Output(display_name="model", tooltip="The generator, for the other StyleGAN-V nodes.")],
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, ckpt_name: str, dtype: str) -> str:
+        # The cache follows the file's content: replacing a file under the same name reloads it.
+        return model_files.content_hash(model_files.checkpoint_path(ckpt_name))
+
+    @classmethod
+    def execute(cls, ckpt_name: str, dtype: str) -> io.NodeOutput:
+        path = model_files.checkpoint_path(ckpt_name)
+        fingerprint = model_files.content_hash(path)
+        generator = load_generator(path, ckpt_name)
+        generator.eval().requires_grad_(False)
+        load_device = mm.get_torch_device()
+        generator.set_precision(resolve_precision(dtype, load_device))
+        holder = StyleGANVModel(generator, fingerprint, ckpt_name)
+        patcher = comfy.model_patcher.ModelPatcher(holder, load_device=load_device,
+                                                   offload_device=mm.unet_offload_device())
+        return io.NodeOutput(patcher)
+
+
+def generator_on_device(patcher) -> torch.nn.Module:
+    """Ask ComfyUI to load the model on its compute device (offloading others) and return it."""
+    mm.load_models_gpu([patcher])
+    return patcher.model.generator

@@ -1,0 +1,59 @@
+"""The `models/stylegan_v` folder: registration, file lookup and content fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+import folder_paths
+
+FOLDER = "stylegan_v"
+EXTENSIONS = {".safetensors", ".pkl"}
+
+
+def register_model_folder() -> None:
+    """Add models/stylegan_v (honours --base-directory and extra_model_paths.yaml)."""
+    default_dir = os.path.join(folder_paths.models_dir, FOLDER)
+    if FOLDER not in folder_paths.folder_names_and_paths:
+        folder_paths.folder_names_and_paths[FOLDER] = ([default_dir], set(EXTENSIONS))
+    else:
+        # extra_model_paths.yaml created the entry first (with an empty extension set, which
+        # would list every file): keep the user's paths and add ours and our extensions.
+        folder_paths.add_model_folder_path(FOLDER, default_dir)
+        folder_paths.folder_names_and_paths[FOLDER][1].update(EXTENSIONS)
+
+
+def checkpoint_names() -> list[str]:
+    return folder_paths.get_filename_list(FOLDER)
+
+
+def checkpoint_path(name: str) -> str:
+    """Full path of a file listed in the folder; FileNotFoundError naming the folder if not."""
+    path = folder_paths.get_full_path(FOLDER, name)
+    if path is None or not os.path.isfile(path):
+        folders = ", ".join(folder_paths.get_folder_paths(FOLDER))
+        raise FileNotFoundError(f"checkpoint '{name}' was not found in models/{FOLDER} ({folders}); "
+                                f"put a StyleGAN-V .safetensors or .pkl file there and refresh the node list")
+    return path
+
+
+_hash_lock = threading.Lock()
+_hash_memo: dict[tuple[str, int, int], str] = {}
+
+
+def content_hash(path: str) -> str:
+    """sha256 of the file, memoised on (path, size, mtime) so unchanged files hash once."""
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    with _hash_lock:
+        if key in _hash_memo:
+            return _hash_memo[key]
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    with _hash_lock:
+        _hash_memo[key] = value
+    return value

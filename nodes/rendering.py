@@ -1,0 +1,255 @@
+"""Render and Render to File: frames of (model, content, motion, timeline), chunk by chunk."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from fractions import Fraction
+
+import comfy.model_management as mm
+import comfy.utils
+import folder_paths
+import torch
+from comfy.cli_args import args
+from comfy_api.latest import InputImpl, Types, io, ui
+
+from stylegan_v import render
+from stylegan_v.video import write_mp4
+
+from .loader import generator_on_device
+from .payloads import Content, ContentType, ModelType, MotionType, Timeline, TimelineType
+
+GIB = 1024**3
+
+
+def render_inputs() -> list[io.Input]:
+    """Inputs shared by both render nodes (same order: saved workflows list widgets by position)."""
+    return [
+        ModelType.Input("model", tooltip="The generator from Load StyleGAN-V Model."),
+        ContentType.Input("content", tooltip="What the videos show, from StyleGAN-V Sample Content."),
+        MotionType.Input("motion", tooltip="How the videos move, from StyleGAN-V Sample Motion. Its batch size "
+                                           "must equal the content's, or be 1 (shared)."),
+        TimelineType.Input("timeline", tooltip="Which instants to render, from StyleGAN-V Timeline."),
+        io.Int.Input("chunk_size", default=16, min=1, max=1024,
+                     tooltip="Frames per video rendered at once. Larger is faster on big GPUs, smaller needs "
+                             "less memory; the frames are the same either way."),
+        io.Int.Input("grid_columns", default=0, min=0, max=64,
+                     tooltip="0: videos of a batch one after another. N: the batch tiled into one video, "
+                             "N videos wide."),
+    ]
+
+
+def out_of_memory(what: str) -> RuntimeError:
+    return RuntimeError(f"out of memory while {what}: lower chunk_size or the batch size, or use a smaller "
+                        "model or dtype fp16; for long videos use 'StyleGAN-V Render to File', which streams "
+                        "to disk.")
+
+
+def output_geometry(generator, batch: int, grid_columns: int) -> tuple[int, int, int]:
+    """(videos, height, width) of what the render nodes emit."""
+    h = w = generator.img_resolution
+    if not grid_columns:
+        return batch, h, w
+    columns = min(grid_columns, batch)
+    return 1, math.ceil(batch / columns) * h, columns * w
+
+
+def check_compatible(generator, content: Content, motion: render.MotionSeed) -> int:
+    """The batch size the inputs render, or an error naming the mismatch."""
+    expected = (generator.num_ws, generator.w_dim)
+    if tuple(content.ws.shape[1:]) != expected or (generator.c_dim and content.c is None):
+        raise ValueError(f"the content was sampled from another model (latents {list(content.ws.shape[1:])}, this "
+                         f"model needs {list(expected)}); connect Sample Content to the same Load Model node.")
+    b, m = content.batch_size, motion.batch_size
+    if b != m and 1 not in (b, m):
+        raise ValueError(f"content batch_size ({b}) and motion batch_size ({m}) differ; make them equal, "
+                         "or set one of them to 1 to share it.")
+    return max(b, m)
+
+
+def frame_chunks(model, content: Content, motion, timeline: Timeline, chunk_size: int,
+                 grid_columns: int) -> tuple[Iterator[tuple[int, torch.Tensor]], tuple[int, int, int]]:
+    """Raw frames [videos, n, 3, H, W] chunk by chunk, with progress and prompt interruption."""
+    generator = generator_on_device(model)
+    batch = check_compatible(generator, content, motion)
+    geometry = output_geometry(generator, batch, grid_columns)
+
+    def chunks():
+        progress = comfy.utils.ProgressBar(math.ceil(timeline.num_frames / chunk_size))
+        mm.throw_exception_if_processing_interrupted()
+        try:
+            for first, frames in render.render_chunks(generator, content.ws, motion, timeline.t, c=content.c,
+                                                      chunk_size=chunk_size):
+                if grid_columns:
+                    frames = render.grid(frames, min(grid_columns, batch)).unsqueeze(0)
+                yield first, frames
+                progress.update(1)
+                # Checked between chunks, so a stop request ends even a very long render promptly.
+                mm.throw_exception_if_processing_interrupted()
+        except (torch.OutOfMemoryError, MemoryError):
+            mm.soft_empty_cache()
+            raise out_of_memory(f"rendering {chunk_size} frames of {batch} video(s) at once") from None
+
+    return chunks(), geometry
+
+
+def frame_rate(fps: float) -> Fraction:
+    return Fraction(fps).limit_denominator(1000)
+
+
+class Render(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="StyleGANV_Render",
+            display_name="StyleGAN-V Render",
+            category="StyleGAN-V",
+            description="Renders the videos as ComfyUI images (one per frame), with their frame rate and as a "
+                        "VIDEO, for any image or video node. All frames are kept in memory: for long videos use "
+                        "StyleGAN-V Render to File.",
+            inputs=render_inputs(),
+            outputs=[
+                io.Image.Output(display_name="images", tooltip="All frames [N, H, W, 3]; a batch of videos comes "
+                                                                "video after video (or tiled, with grid_columns)."),
+                io.Float.Output(display_name="fps", tooltip="Frame rate of the timeline, for video savers."),
+                io.Video.Output(display_name="video", tooltip="The frames as a video, for Save Video."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, model, content, motion, timeline, chunk_size: int, grid_columns: int) -> io.NodeOutput:
+        chunks, (videos, h, w) = frame_chunks(model, content, motion, timeline, chunk_size, grid_columns)
+        frames = timeline.num_frames
+        device = mm.intermediate_device()
+        needed = videos * frames * h * w * 3 * 4
+        free = mm.get_free_memory(device)
+        if needed > 0.9 * free:
+            raise RuntimeError(f"the images would need {needed / GIB:.1f} GiB but only {free / GIB:.1f} GiB are "
+                               f"free: shorten the timeline ({frames} frames), lower the batch size, or use "
+                               "'StyleGAN-V Render to File', which streams to disk with little memory.")
+        try:
+            images = torch.empty([videos, frames, h, w, 3], dtype=torch.float32, device=device)
+        except (torch.OutOfMemoryError, MemoryError):
+            raise out_of_memory(f"allocating {needed / GIB:.1f} GiB of images") from None
+        for first, chunk in chunks:
+            images[:, first:first + chunk.shape[1]] = render.to_unit(chunk).to(device)
+        images = images.reshape(videos * frames, h, w, 3)
+        video = InputImpl.VideoFromComponents(Types.VideoComponents(images=images, frame_rate=frame_rate(timeline.fps)))
+        return io.NodeOutput(images, timeline.fps, video)
+
+
+class _Feed:
+    """An iterable fed from another thread through a small queue (so memory stays bounded)."""
+
+    _END = object()
+
+    def __init__(self, depth: int = 2):
+        self.items: queue.Queue = queue.Queue(maxsize=depth)
+
+    def put(self, item) -> None:
+        self.items.put(item)
+
+    def close(self, error: BaseException | None = None) -> None:
+        self.items.put(error if error is not None else self._END)
+
+    def __iter__(self):
+        while True:
+            item = self.items.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item  # makes the writer abandon (and delete) its partial file
+            yield item
+
+
+class _Aborted(Exception):
+    pass
+
+
+class RenderToFile(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="StyleGANV_RenderToFile",
+            display_name="StyleGAN-V Render to File",
+            category="StyleGAN-V",
+            description="Renders straight into H.264 mp4 files in ComfyUI's output folder, chunk by chunk, so "
+                        "memory does not grow with the length: hours of video work. The workflow is embedded in "
+                        "the file like ComfyUI's own video saver does. A batch gives one file per video, or one "
+                        "tiled file with grid_columns.",
+            inputs=[
+                *render_inputs(),
+                io.Int.Input("crf", default=18, min=0, max=51,
+                             tooltip="H.264 quality (constant rate factor): 0 is lossless, 18 looks lossless, "
+                                     "23 is the usual default; higher means smaller files."),
+                io.String.Input("filename_prefix", default="stylegan_v/video",
+                                tooltip="Name of the file in ComfyUI's output folder; may include a subfolder "
+                                        "and %date:yyyy-MM-dd% style placeholders."),
+            ],
+            outputs=[],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def _metadata(cls) -> dict[str, str] | None:
+        if args.disable_metadata or cls.hidden is None:
+            return None
+        metadata = {}
+        for key, value in (cls.hidden.extra_pnginfo or {}).items():  # the UI workflow, as SaveVideo embeds it
+            metadata[key] = json.dumps(value)
+        if cls.hidden.prompt is not None:
+            metadata["prompt"] = json.dumps(cls.hidden.prompt)
+        return metadata or None
+
+    @classmethod
+    def execute(cls, model, content, motion, timeline, chunk_size: int, grid_columns: int, crf: int,
+                filename_prefix: str) -> io.NodeOutput:
+        chunks, (videos, h, w) = frame_chunks(model, content, motion, timeline, chunk_size, grid_columns)
+        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
+            filename_prefix, folder_paths.get_output_directory(), w, h)
+        files = [f"{name}_{counter + i:05}_.mp4" for i in range(videos)]
+        metadata = cls._metadata()
+        feeds = [_Feed() for _ in files]
+        errors: list[BaseException] = []
+
+        def write(path: str, feed: _Feed) -> None:
+            try:
+                write_mp4(path, feed, timeline.fps, crf=crf, metadata=metadata)
+            except _Aborted:
+                pass
+            except BaseException as e:  # reported to the prompt by the rendering thread
+                errors.append(e)
+                for item in iter(lambda: feed.items.get(), feed._END):  # drain so the renderer never blocks
+                    if isinstance(item, BaseException):
+                        break
+
+        # Encoding runs beside rendering: one writer thread per file, fed through short queues.
+        writers = [threading.Thread(target=write, args=(os.path.join(folder, f), feed), daemon=True)
+                   for f, feed in zip(files, feeds)]
+        for thread in writers:
+            thread.start()
+        def finish(error: BaseException | None = None) -> None:
+            for feed in feeds:
+                feed.close(error)
+            for thread in writers:
+                thread.join()
+
+        try:
+            for _, chunk in chunks:
+                frames = render.to_uint8(chunk).cpu()
+                for feed, video in zip(feeds, frames):
+                    feed.put(video)
+                if errors:
+                    raise RuntimeError(f"writing the mp4 failed: {errors[0]}") from errors[0]
+        except BaseException:
+            finish(_Aborted())  # no half-written files are left behind
+            raise
+        finish()
+        if errors:
+            raise RuntimeError(f"writing the mp4 failed: {errors[0]}") from errors[0]
+        results = [ui.SavedResult(f, subfolder, io.FolderType.output) for f in files]
+        return io.NodeOutput(ui=ui.PreviewVideo(results))
