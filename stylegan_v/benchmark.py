@@ -1,0 +1,114 @@
+"""Rendering benchmark: frames/s, model FLOP utilisation and peak memory.
+
+    python -m stylegan_v.benchmark                        # 256x256 preset, CUDA if present
+    python -m stylegan_v.benchmark --device cpu --batch-sizes 1,4 --precisions float32
+
+Times the renderer's hot path (motion window + synthesis) with random weights;
+the numbers do not depend on the weights. Prints one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+
+import torch
+
+from . import render as R
+from .config import preset
+from .generator import Generator
+
+# Dense peak throughput (TFLOP/s) for MFU; matmul-class peaks from vendor tables.
+PEAK_TFLOPS = {"H100": {"float32": 67, "bfloat16": 989, "float16": 989},
+               "H200": {"float32": 67, "bfloat16": 989, "float16": 989},
+               "A100": {"float32": 19.5, "bfloat16": 312, "float16": 312}}
+
+
+def flops_per_frame(G: Generator) -> float:
+    """Model FLOPs of one frame, counted by torch's own FLOP counter (2 per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ws = torch.zeros(1, G.num_ws, G.w_dim, device=next(G.parameters()).device)
+    motion_v = torch.zeros(1, G.cfg.motion_v_dim, device=ws.device)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        G.synthesis.frames(ws, motion_v, force_fp32=True)
+    return float(counter.get_total_flops())
+
+
+def peak_tflops(device: torch.device, precision: str) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, table in PEAK_TFLOPS.items():
+        if key in name:
+            return table[precision]
+    return None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(G: Generator, batch: int, frames: int, chunk: int, device: torch.device, repeats: int) -> tuple[float, int]:
+    ws = R.sample_content(G, seed=0, batch_size=batch, device=device)
+    motion = R.MotionSeed(seed=0, batch_size=batch)
+    t = R.timestamps(frames, fps=30, dataset_fps=30)
+    for _ in R.render_chunks(G, ws, motion, t[:chunk], chunk_size=chunk):  # warm-up
+        pass
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for _ in R.render_chunks(G, ws, motion, t, chunk_size=chunk):
+            pass
+    _sync(device)
+    elapsed = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return batch * frames * repeats / elapsed, peak
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="ffs256")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-sizes", default="1,4,16")
+    p.add_argument("--precisions", default=None, help="default: float32 on CPU; float32,bfloat16,float16 on CUDA")
+    p.add_argument("--frames", type=int, default=16, help="frames per video per repeat")
+    p.add_argument("--chunk", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=2)
+    args = p.parse_args(argv)
+
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    precisions = (args.precisions or ("float32,bfloat16,float16" if device.type == "cuda" else "float32")).split(",")
+    torch.manual_seed(0)
+    G = Generator(preset(args.preset).generator).eval().requires_grad_(False).to(device)
+    gflop = flops_per_frame(G) / 1e9
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"# {args.preset} {G.img_resolution}x{G.img_resolution} on {name}, torch {torch.__version__}, "
+          f"{gflop:.1f} GFLOP/frame, {args.frames} frames x {args.repeats} repeats per row", flush=True)
+    print(f"{'precision':>10} {'batch':>6} {'frames/s':>10} {'TFLOP/s':>9} {'MFU':>7} {'peak mem':>10}")
+    for precision in precisions:
+        G.set_precision(precision)
+        for batch in (int(b) for b in args.batch_sizes.split(",")):
+            try:
+                fps, peak = measure(G, batch, args.frames, args.chunk, device, args.repeats)
+            except torch.cuda.OutOfMemoryError:
+                print(f"{precision:>10} {batch:>6} {'OOM':>10}")
+                continue
+            tflops = fps * gflop / 1e3
+            peak_t = peak_tflops(device, precision)
+            mfu = f"{100 * tflops / peak_t:6.1f}%" if peak_t else "     -"
+            print(f"{precision:>10} {batch:>6} {fps:10.2f} {tflops:9.3f} {mfu:>7} {peak / 2**30:8.2f}GiB"
+                  + ("" if device.type == "cuda" else " (RSS)"), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Our safetensors format: exact round trip, and clear errors for every kind of bad file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import stylegan_v
+from stylegan_v import CheckpointError, Discriminator, preset
+from stylegan_v.checkpoint import read_metadata
+
+
+@pytest.fixture
+def saved(tmp_path, tiny_generator):
+    path = tmp_path / "g.safetensors"
+    cfg = preset("tiny32")
+    stylegan_v.save(tiny_generator, path, model_config=cfg, provenance={"run": "test"})
+    return path, tiny_generator
+
+
+def _rewrite(src, dst, tensors=None, metadata=None):
+    t = load_file(str(src)) if tensors is None else tensors
+    m = read_metadata(src) if metadata is None else metadata
+    save_file(t, str(dst), metadata=m)
+    return dst
+
+
+def test_round_trip_is_exact(saved):
+    path, G = saved
+    loaded = stylegan_v.load(path)
+    for (k, a), (k2, b) in zip(G.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(a, b)
+    assert loaded.model_config == preset("tiny32")
+    assert loaded.model_config.dataset_fps == 25.0
+    assert json.loads(loaded.checkpoint_metadata["provenance"]) == {"run": "test"}
+    z, t = torch.randn(1, G.z_dim), torch.tensor([[0.0, 3.5]])
+    mz = torch.randn(1, 200, G.cfg.motion_z_dim)
+    assert torch.equal(G(z, None, t, motion_z=mz), loaded(z, None, t, motion_z=mz))
+
+
+def test_multiple_networks_in_one_file(tmp_path, tiny_generator):
+    cfg = preset("tiny32")
+    D = Discriminator(cfg.discriminator)
+    path = stylegan_v.save_networks({"G_ema": tiny_generator, "D": D}, tmp_path / "both.safetensors",
+                                    model_config=cfg)
+    assert isinstance(stylegan_v.load(path, "D"), Discriminator)
+    with pytest.raises(CheckpointError, match="has no 'G' network; it contains: G_ema, D"):
+        stylegan_v.load(path, "G")
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        stylegan_v.load("/nonexistent/nope.safetensors")
+
+
+def test_truncated_and_garbage_files(saved, tmp_path):
+    path, _ = saved
+    data = path.read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.safetensors is not a valid safetensors file"):
+        stylegan_v.load(cut)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"hello world, definitely not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        stylegan_v.load(junk)
+
+
+def test_missing_key(saved, tmp_path):
+    path, _ = saved
+    tensors = load_file(str(path))
+    del tensors["G_ema.mapping.fc1.bias"]
+    bad = _rewrite(path, tmp_path / "missing.safetensors", tensors=tensors)
+    with pytest.raises(CheckpointError, match="missing 1 tensor.*mapping.fc1.bias"):
+        stylegan_v.load(bad)
+
+
+def test_unexpected_key(saved, tmp_path):
+    path, _ = saved
+    tensors = load_file(str(path))
+    tensors["G_ema.mapping.fc9.weight"] = torch.zeros(2, 2)
+    bad = _rewrite(path, tmp_path / "extra.safetensors", tensors=tensors)
+    with pytest.raises(CheckpointError, match="unexpected.*fc9"):
+        stylegan_v.load(bad)
+
+
+def test_wrong_shape(saved, tmp_path):
+    path, _ = saved
+    tensors = load_file(str(path))
+    tensors["G_ema.synthesis.b8.conv0.weight"] = torch.zeros(64, 64, 5, 5)
+    bad = _rewrite(path, tmp_path / "shape.safetensors", tensors=tensors)
+    with pytest.raises(CheckpointError, match=r"b8.conv0.weight has shape \[64, 64, 5, 5\].*\[64, 64, 3, 3\]"):
+        stylegan_v.load(bad)
+
+
+def test_wrong_dtype_and_nan(saved, tmp_path):
+    path, _ = saved
+    tensors = load_file(str(path))
+    tensors["G_ema.mapping.fc0.bias"] = torch.zeros(64, dtype=torch.int64)
+    with pytest.raises(CheckpointError, match="dtype"):
+        stylegan_v.load(_rewrite(path, tmp_path / "int.safetensors", tensors=tensors))
+    tensors = load_file(str(path))
+    tensors["G_ema.mapping.fc0.bias"][3] = float("nan")
+    with pytest.raises(CheckpointError, match="NaN"):
+        stylegan_v.load(_rewrite(path, tmp_path / "nan.safetensors", tensors=tensors))
+
+
+def test_tampered_deterministic_buffer(saved, tmp_path):
+    path, _ = saved
+    tensors = load_file(str(path))
+    tensors["G_ema.synthesis.motion_encoder.time_encoder.freqs"] *= 2
+    with pytest.raises(CheckpointError, match="freqs does not hold its defined value"):
+        stylegan_v.load(_rewrite(path, tmp_path / "freqs.safetensors", tensors=tensors))
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"format": "something-else"}, "not a StyleGAN-V checkpoint"),
+    ({"format_version": "99"}, "format version '99'"),
+    ({"model_config": "{not json"}, "bad model config metadata: model config is not valid JSON"),
+    ({"model_config": json.dumps({"generator": {"resolution": 33}})}, "resolution must be a power of two"),
+    ({"model_config": json.dumps({"generator": {"resolution": 1 << 20}})}, "larger than 2048"),
+    ({"model_config": json.dumps({"generator": {"bogus": 1}})}, "unknown fields: bogus"),
+    ({"model_config": json.dumps({"dataset_fps": -3})}, "dataset_fps must be positive"),
+])
+def test_bad_metadata(saved, tmp_path, change, message):
+    path, _ = saved
+    meta = dict(read_metadata(path), **change)
+    with pytest.raises(CheckpointError, match=message):
+        stylegan_v.load(_rewrite(path, tmp_path / "meta.safetensors", metadata=meta))
+
+
+def test_config_that_does_not_match_the_weights(saved, tmp_path):
+    path, _ = saved
+    meta = read_metadata(path)
+    cfg = json.loads(meta["model_config"])
+    cfg["generator"]["w_dim"] = 32
+    meta["model_config"] = json.dumps(cfg)
+    with pytest.raises(CheckpointError, match="has shape"):
+        stylegan_v.load(_rewrite(path, tmp_path / "cfg.safetensors", metadata=meta))
+
+
+def test_foreign_safetensors_without_metadata(tmp_path):
+    path = tmp_path / "foreign.safetensors"
+    save_file({"weight": torch.zeros(3)}, str(path))
+    with pytest.raises(CheckpointError, match="not a StyleGAN-V checkpoint"):
+        stylegan_v.load(path)
+
+
+def test_save_is_atomic(tmp_path, tiny_generator, monkeypatch):
+    """A failed write leaves the previous file intact and no temp files behind."""
+    path = tmp_path / "g.safetensors"
+    stylegan_v.save(tiny_generator, path)
+    before = path.read_bytes()
+    import safetensors.torch as st
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(st, "save_file", boom)
+    with pytest.raises(OSError, match="No space"):
+        stylegan_v.save(tiny_generator, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["g.safetensors"]
