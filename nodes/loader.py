@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import comfy.model_management as mm
 import comfy.model_patcher
 import torch
@@ -40,7 +42,7 @@ def resolve_precision(dtype: str, device: torch.device) -> str:
 def load_generator(path: str, ckpt_name: str) -> torch.nn.Module:
     try:
         return stylegan_v.load(path, net="G_ema", device="cpu")
-    except stylegan_v.CheckpointError as e:
+    except (ValueError, pickle.UnpicklingError, EOFError) as e:  # CheckpointError and the .pkl importer's errors
         raise ValueError(f"'{ckpt_name}' is not a usable StyleGAN-V checkpoint: {e}. "
                          "Use a StyleGAN-V .safetensors made by this pack's trainer or an original "
                          "StyleGAN-V .pkl snapshot (network-snapshot-*.pkl).") from None
