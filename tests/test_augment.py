@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.augment import BGC, SYM6, AdaController, AugmentConfig, AugmentPipe
+from training.augment import BGC, SYM6, AdaController, AugmentConfig, AugmentPipe, _downsample2x, _upsample2x
 
 OFF = AugmentConfig(**{name: 0.0 for name in [
     "xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac",
@@ -37,6 +37,36 @@ def test_defaults_are_the_bgc_strengths():
     assert math.isclose(h.sum().item(), math.sqrt(2), rel_tol=1e-12)
     for shift in range(0, 12, 2):
         assert math.isclose((h[shift:] * h[: 12 - shift]).sum().item(), float(shift == 0), abs_tol=1e-10)
+
+
+def reference_upfirdn2d(x, f, up, down, pad, flip, gain):
+    """Textbook upfirdn: zero insertion, padding, separable 2-D convolution, decimation."""
+    n, c, h, w = x.shape
+    if up > 1:
+        x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
+    p0, p1 = pad
+    x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
+    x = x[:, :, max(-p0, 0) : x.shape[2] - max(-p1, 0), max(-p0, 0) : x.shape[3] - max(-p1, 0)]
+    f = f * gain**0.5
+    if not flip:
+        f = f.flip(0)
+    taps = f.reshape(1, 1, 1, -1).expand(c, 1, 1, -1)
+    x = F.conv2d(F.conv2d(x, taps, groups=c), taps.transpose(2, 3), groups=c)
+    return x[:, :, ::down, ::down]
+
+
+def test_resampling_matches_reference_upfirdn2d():
+    f = torch.tensor(SYM6, dtype=torch.float64)
+    f = f / f.sum()
+    x = torch.randn(2, 3, 10, 14, dtype=torch.float64)
+    # StyleGAN2 upsample2d(up=2): padding ((K+1)//2, (K-2)//2), gain up**2.
+    assert torch.allclose(_upsample2x(x, f), reference_upfirdn2d(x, f, 2, 1, (6, 5), False, 4.0), atol=1e-12)
+    # downsample2d(down=2, padding=-6, flip_filter=True): padding (5-6, 5-6).
+    y = torch.randn(2, 3, 44, 52, dtype=torch.float64)
+    assert torch.allclose(_downsample2x(y, f, 6), reference_upfirdn2d(y, f, 1, 2, (-1, -1), True, 1.0), atol=1e-12)
+    # The orthogonal wavelet pair reconstructs: down(up(x)) = x away from the borders.
+    z = _downsample2x(_upsample2x(x, f), f, 0)
+    assert torch.allclose(z[..., 3:-3, 3:-3], x[..., 3:-3, 3:-3], atol=1e-10)
 
 
 def test_p_zero_is_exact_identity():

@@ -103,35 +103,44 @@ def rotate3d(axis: tuple[float, float, float], theta: torch.Tensor) -> torch.Ten
     ], theta)
 
 
-# ---- separable FIR resampling (zero-insertion up, filter, decimate) ---------------------
+# ---- separable x2 FIR resampling -------------------------------------------------------
+# Same results as StyleGAN2's upsample2d/downsample2d (upfirdn2d with a separable filter):
+# upsampling = zero insertion, pad ((K+1)//2, (K-2)//2), true convolution, gain 2 per axis;
+# downsampling = pad, correlation (flip_filter=True), keep every second sample. Done
+# per axis as a single-channel conv_transpose1d / strided conv1d, which skips the
+# inserted zeros and the discarded outputs (grouped 2-D convs are very slow on CPU).
 
-def _upfirdn2d(x: torch.Tensor, f: torch.Tensor, up: int, down: int, pad: tuple[int, int], flip: bool, gain: float):
-    """Same semantics as StyleGAN2's upfirdn2d with a separable 1-D filter and equal x/y settings."""
-    n, c, h, w = x.shape
-    if up > 1:
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
-        x = x.reshape(n, c, h * up, w * up)
-    p0, p1 = pad
-    x = F.pad(x, [max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)])
-    x = x[:, :, max(-p0, 0) : x.shape[2] - max(-p1, 0), max(-p0, 0) : x.shape[3] - max(-p1, 0)]
-    f = (f * gain**0.5).to(x.dtype)
-    if not flip:
-        f = f.flip(0)  # conv2d correlates; flipping makes it a true convolution
-    taps = f.reshape(1, 1, 1, -1).expand(c, 1, 1, -1)
-    x = F.conv2d(x, taps, groups=c)
-    x = F.conv2d(x, taps.transpose(2, 3), groups=c)
-    return x[:, :, ::down, ::down]
+def _along_last_axis(x: torch.Tensor, op) -> torch.Tensor:
+    lead = x.shape[:-1]
+    y = op(x.reshape(-1, 1, x.shape[-1]))
+    return y.reshape(*lead, y.shape[-1])
+
+
+def _up2_1d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    taps = f.numel()
+    length = x.shape[-1]
+    start = taps - 1 - (taps + 1) // 2  # where the reference's padded window begins
+    weight = (f * 2.0).reshape(1, 1, taps)
+    return _along_last_axis(x, lambda v: F.conv_transpose1d(v, weight, stride=2)[..., start : start + 2 * length])
+
+
+def _down2_1d(x: torch.Tensor, f: torch.Tensor, crop: int) -> torch.Tensor:
+    taps = f.numel()
+    pad0, pad1 = (taps - 1) // 2 - crop, (taps - 2) // 2 - crop
+    x = F.pad(x, [max(pad0, 0), max(pad1, 0)])
+    x = x[..., max(-pad0, 0) : x.shape[-1] - max(-pad1, 0)]
+    weight = f.reshape(1, 1, taps)
+    return _along_last_axis(x, lambda v: F.conv1d(v, weight, stride=2))
 
 
 def _upsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    taps = f.numel()
-    return _upfirdn2d(x, f, up=2, down=1, pad=((taps + 1) // 2, (taps - 2) // 2), flip=False, gain=4.0)
+    x = _up2_1d(x, f)
+    return _up2_1d(x.transpose(-1, -2), f).transpose(-1, -2)
 
 
 def _downsample2x(x: torch.Tensor, f: torch.Tensor, crop: int) -> torch.Tensor:
-    taps = f.numel()
-    return _upfirdn2d(x, f, up=1, down=2, pad=((taps - 1) // 2 - crop, (taps - 2) // 2 - crop), flip=True, gain=1.0)
+    x = _down2_1d(x, f, crop)
+    return _down2_1d(x.transpose(-1, -2), f, crop).transpose(-1, -2)
 
 
 class AugmentPipe(torch.nn.Module):
@@ -220,7 +229,7 @@ class AugmentPipe(torch.nn.Module):
         eye4 = torch.eye(4, device=device).expand(videos, 4, 4)
         C = eye4
         luma_axis = (1 / math.sqrt(3),) * 3
-        luma = torch.tensor([*luma_axis, 0.0], device=device)
+        luma = _constant((*luma_axis, 0.0), device)
         luma_outer = torch.outer(luma, luma)
         eye = torch.eye(4, device=device)
         if cfg.brightness > 0:
@@ -261,14 +270,14 @@ class AugmentPipe(torch.nn.Module):
         n, channels, height, width = images.shape
         device = images.device
         cx, cy = (width - 1) / 2, (height - 1) / 2
-        corners = torch.tensor([[-cx, -cy, 1], [cx, -cy, 1], [cx, cy, 1], [-cx, cy, 1]], device=device)
+        corners = _constant(((-cx, -cy, 1.0), (cx, -cy, 1.0), (cx, cy, 1.0), (-cx, cy, 1.0)), device)
         corners = G_inv @ corners.t()  # [N, xyz, corner]
         filter_pad = self.Hz_geom.numel() // 4
         # Pad just enough (reflect) that every sampled point plus the filter footprint is real data.
         margin = corners[:, :2, :].permute(1, 0, 2).flatten(1)
         margin = torch.cat([-margin, margin]).max(dim=1).values  # [x0, y0, x1, y1]
-        margin = margin + torch.tensor([filter_pad * 2 - cx, filter_pad * 2 - cy] * 2, device=device)
-        margin = margin.clamp(min=0).minimum(torch.tensor([width - 1, height - 1] * 2, device=device, dtype=margin.dtype))
+        margin = margin + _constant((filter_pad * 2 - cx, filter_pad * 2 - cy) * 2, device)
+        margin = margin.clamp(min=0).minimum(_constant((width - 1.0, height - 1.0) * 2, device))
         # One host sync (the original has the same one): padding sizes and the identity test.
         is_identity = (G_inv == torch.eye(3, device=device)).all()
         stats = torch.cat([margin.ceil(), is_identity.float()[None]]).tolist()
@@ -281,22 +290,40 @@ class AugmentPipe(torch.nn.Module):
 
         f = self.Hz_geom.to(images.dtype)
         images = _upsample2x(images, f)
-        S2, S2_inv = torch.diag(torch.tensor([2.0, 2.0, 1.0], device=device)), torch.diag(torch.tensor([0.5, 0.5, 1.0], device=device))
+        S2, S2_inv = _diag3(2.0, 2.0, device), _diag3(0.5, 0.5, device)
         T, T_inv = _translate_const(-0.5, -0.5, device), _translate_const(0.5, 0.5, device)
         G_inv = S2 @ G_inv @ S2_inv
         G_inv = T @ G_inv @ T_inv
 
         out_shape = [n, channels, (height + filter_pad * 2) * 2, (width + filter_pad * 2) * 2]
-        to_norm = torch.diag(torch.tensor([2 / images.shape[3], 2 / images.shape[2], 1.0], device=device))
-        from_norm = torch.diag(torch.tensor([out_shape[3] / 2, out_shape[2] / 2, 1.0], device=device))
+        to_norm = _diag3(2 / images.shape[3], 2 / images.shape[2], device)
+        from_norm = _diag3(out_shape[3] / 2, out_shape[2] / 2, device)
         G_inv = to_norm @ G_inv @ from_norm
         grid = F.affine_grid(G_inv[:, :2, :].to(images.dtype), out_shape, align_corners=False)
         images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return _downsample2x(images, f, crop=filter_pad * 2)
 
 
+_CONSTANTS: dict[tuple, torch.Tensor] = {}
+
+
+def _constant(values: tuple, device: torch.device) -> torch.Tensor:
+    """A cached float32 tensor: building one from Python values on a GPU is a blocking copy."""
+    key = (values, str(device))
+    tensor = _CONSTANTS.get(key)
+    if tensor is None:
+        if len(_CONSTANTS) > 256:
+            _CONSTANTS.clear()
+        tensor = _CONSTANTS[key] = torch.tensor(values, dtype=torch.float32, device=device)
+    return tensor
+
+
+def _diag3(sx: float, sy: float, device) -> torch.Tensor:
+    return _constant(((sx, 0.0, 0.0), (0.0, sy, 0.0), (0.0, 0.0, 1.0)), device)
+
+
 def _translate_const(tx: float, ty: float, device) -> torch.Tensor:
-    return torch.tensor([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]], device=device)
+    return _constant(((1.0, 0.0, tx), (0.0, 1.0, ty), (0.0, 0.0, 1.0)), device)
 
 
 class AdaController:
