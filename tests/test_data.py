@@ -19,6 +19,7 @@ from training.dataset import (
     FrameSampling,
     VideoClipStream,
     VideoFramesDataset,
+    real_frames_to_model,
     sample_fake_times,
     sample_times,
 )
@@ -211,6 +212,7 @@ def test_dataset_items(which, proc_dir, proc_zip):
     path = proc_dir if which == "dir" else proc_zip
     ds = VideoFramesDataset(path, use_labels=True)
     assert len(ds) == 6 and ds.resolution == RES and ds.num_channels == 3 and ds.label_dim == 3
+    assert ds.fps == procedural.NOMINAL_FPS
     assert ds.video_names == [f"video_{i:06d}" for i in range(6)]
     rng = np.random.default_rng(0)
     for draw in range(30):
@@ -323,6 +325,15 @@ def test_clip_stream_deterministic_and_sharded(proc_zip):
     assert resumed == [x["index"] for x in take(VideoClipStream(ds, seed=7, rank=0, world_size=2), 6)][2:]
 
 
+def test_real_frames_to_model():
+    frames = torch.tensor([0, 255, 128], dtype=torch.uint8).reshape(1, 3, 1, 1, 1).expand(2, 3, 3, 2, 2)
+    out = real_frames_to_model(frames)
+    assert out.shape == (6, 3, 2, 2) and out.dtype == torch.float32
+    assert out[0].eq(-1).all() and out[1].eq(1).all() and torch.allclose(out[2], torch.tensor(128 / 127.5 - 1), atol=1e-6)
+    with pytest.raises(ValueError, match="uint8"):
+        real_frames_to_model(frames.float())
+
+
 def test_clip_stream_with_dataloader_workers(proc_zip):
     ds = VideoFramesDataset(proc_zip)
     loader = torch.utils.data.DataLoader(VideoClipStream(ds, seed=1), batch_size=4, num_workers=2)
@@ -386,6 +397,10 @@ def test_prepare_layout_and_content(prepare_src, tmp_path, dest_name):
     assert [s.source.path.name for s in skipped] == ["broken.mp4"]
     assert "decode failed" in skipped[0].error
     ds = VideoFramesDataset(dest, sampling=FrameSampling(mode="consecutive", num_frames=12))
+    assert ds.fps == 25.0  # the mp4s' frame rate, recorded in dataset.json
+    assert ds.label_dim == 0
+    with pytest.raises(ValueError, match="missing or null"):
+        VideoFramesDataset(dest, use_labels=True)
     assert ds.video_names == ["cats__square", "dogs__frames", "wide"] and ds.resolution == RES
     assert (ds.frame_counts == 12).all()
     got = {name: ds.read_frames(i, range(12)).transpose(0, 2, 3, 1).astype(np.float64) for i, name in enumerate(ds.video_names)}
@@ -404,7 +419,7 @@ def test_prepare_chunks_labels_and_cli(prepare_src, tmp_path, capsys):
                            "--workers", "1", "--quiet"])
     assert rc == 0
     # 12 frames -> chunks of 5, 5 and a 2-frame tail dropped (< --min-frames 3).
-    assert sorted(p.name for p in dest.iterdir()) == ["square_0000", "square_0001"]
+    assert sorted(p.name for p in dest.iterdir() if p.is_dir()) == ["square_0000", "square_0001"]
     out = capsys.readouterr()
     assert "wrote 2 videos" in out.out
     labelled = tmp_path / "labelled.zip"

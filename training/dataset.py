@@ -111,6 +111,13 @@ def sample_fake_times(
     return indices, times.reshape(batch_size, sampling.num_frames)
 
 
+def real_frames_to_model(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, F, C, H, W] -> float32 [B*F, C, H, W] in [-1, 1] (x / 127.5 - 1), video-major."""
+    if frames.ndim != 5 or frames.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 [B, F, C, H, W], got {frames.dtype} {tuple(frames.shape)}")
+    return frames.flatten(0, 1).to(torch.float32) / 127.5 - 1
+
+
 class VideoFramesDataset(torch.utils.data.Dataset):
     """Random-access reader of the video-frames layout.
 
@@ -152,7 +159,10 @@ class VideoFramesDataset(torch.utils.data.Dataset):
         if not index.videos:
             raise ValueError(f"{self.path}: no video folders with frames found (layout: root/video/frame.png)")
         self._keep(index)
-        self._labels = self._load_labels(index) if use_labels else np.zeros((len(self.video_names), 0), np.float32)
+        self._info = self._load_info()
+        fps = self._info.get("fps")
+        self.fps: float | None = float(fps) if isinstance(fps, (int, float)) and fps > 0 else None
+        self._labels = self._load_labels() if use_labels else np.zeros((len(self.video_names), 0), np.float32)
 
         first = self._read_frame(self._frames[0][0])
         self.num_channels = first.shape[0]
@@ -203,13 +213,21 @@ class VideoFramesDataset(torch.utils.data.Dataset):
 
     # ---- labels --------------------------------------------------------------------
 
-    def _load_labels(self, index: LayoutIndex) -> np.ndarray:
+    def _load_info(self) -> dict:
         if self._labels_entry is None:
-            raise ValueError(f"{self.path}: labels requested but the dataset has no {'dataset.json'}")
+            return {}
         try:
-            raw = json.loads(self._read_bytes(self._labels_entry)).get("labels")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
-            raise ValueError(f"{self.path}/{self._labels_entry}: not a valid labels file ({error})") from error
+            info = json.loads(self._read_bytes(self._labels_entry))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{self.path}/{self._labels_entry}: not valid JSON ({error})") from error
+        if not isinstance(info, dict):
+            raise ValueError(f"{self.path}/{self._labels_entry}: expected a JSON object")
+        return info
+
+    def _load_labels(self) -> np.ndarray:
+        if self._labels_entry is None:
+            raise ValueError(f"{self.path}: labels requested but the dataset has no dataset.json")
+        raw = self._info.get("labels")
         if raw is None:
             raise ValueError(f"{self.path}/{self._labels_entry}: 'labels' is missing or null")
         pairs = raw.items() if isinstance(raw, dict) else raw
@@ -367,8 +385,9 @@ def _summary(path: str) -> str:
     lines = [
         f"{path}: {dataset.num_videos} videos, {dataset.width}x{dataset.height}, {dataset.num_channels} channels",
         f"frames per video: min {counts.min()}, median {int(np.median(counts))}, max {counts.max()}, total {counts.sum()}",
+        f"fps: {dataset.fps:g}" if dataset.fps else "fps: not recorded",
     ]
-    if dataset._labels_entry is not None:
+    if dataset._info.get("labels") is not None:
         try:
             labelled = VideoFramesDataset(path, use_labels=True)
             lines.append(f"labels: dimension {labelled.label_dim}")

@@ -3,7 +3,7 @@
 Frames are ordered by lexicographic file name, so writers zero-pad indices.
 A zip holds a single top-level folder with explicit directory entries, which is
 what the original StyleGAN-V reader requires; our reader also accepts zips
-without the top-level folder. Labels live in `<root>/dataset.json`.
+without the top-level folder. Labels (and our optional fps) live in `<root>/dataset.json`.
 """
 
 from __future__ import annotations
@@ -94,11 +94,16 @@ class LayoutWriter:
         else:
             os.replace(folder, self._tmp / video)
 
-    def add_labels(self, labels: dict[str, object]) -> None:
-        """`labels` maps video folder name -> int class or list of floats."""
-        # Keys name a frame ("video/000000.png"), the format the original reader expects.
-        entries = {f"{video}/{frame_name(0)}": label for video, label in labels.items()}
-        data = json.dumps({"labels": entries}, indent=1).encode()
+    def write_info(self, labels: dict[str, object] | None = None, fps: float | None = None) -> None:
+        """Writes dataset.json. `labels` maps video folder name -> int class or list of floats."""
+        # Label keys name a frame ("video/000000.png"): the format the original reader expects.
+        # It reads only "labels" (null = unconditional); "fps" is ours, for the model config.
+        info: dict[str, object] = {"labels": None}
+        if labels is not None:
+            info["labels"] = {f"{video}/{frame_name(0)}": label for video, label in labels.items()}
+        if fps is not None:
+            info["fps"] = float(fps)
+        data = json.dumps(info, indent=1).encode()
         if self._zip is not None:
             self._zip.writestr(f"{self.root_name}/{LABELS_FILE}", data)
         else:

@@ -57,6 +57,7 @@ class Converted:
     source: Source
     clips: list[tuple[str, Path, int]]   # (video name, staged folder, frame count)
     error: str | None = None
+    fps: float | None = None             # the video stream's average rate; None for frame folders
 
 
 def _natural_key(name: str) -> list:
@@ -120,12 +121,14 @@ def fit_frame(image: np.ndarray, resolution: int) -> np.ndarray:
     return np.ascontiguousarray(image[top : top + resolution, left : left + resolution])
 
 
-def _video_frames(path: Path) -> Iterator[np.ndarray]:
+def _video_frames(path: Path, info: dict) -> Iterator[np.ndarray]:
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise ValueError("no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        if stream.average_rate:
+            info["fps"] = float(stream.average_rate)
         for frame in container.decode(stream):
             yield frame.to_ndarray(format="rgb24")
 
@@ -138,7 +141,8 @@ def _folder_frames(path: Path) -> Iterator[np.ndarray]:
 
 def convert_source(source: Source, staging: Path, options: PrepareOptions) -> Converted:
     """Decodes one source into staged frame folders (one per chunk). Never raises on bad media."""
-    frames = _video_frames(source.path) if source.kind == "video" else _folder_frames(source.path)
+    info: dict = {}
+    frames = _video_frames(source.path, info) if source.kind == "video" else _folder_frames(source.path)
     chunk = options.chunk_frames or None
     clips: list[tuple[str, Path, int]] = []
     decoded = 0
@@ -182,7 +186,7 @@ def convert_source(source: Source, staging: Path, options: PrepareOptions) -> Co
     if not clips:
         kept = max(0, decoded - options.skip_frames)
         return Converted(source, [], f"too short: {kept} usable frames, need {options.min_frames}")
-    return Converted(source, clips)
+    return Converted(source, clips, fps=info.get("fps"))
 
 
 def _convert_job(job: tuple[Source, Path, PrepareOptions]) -> Converted:
@@ -242,10 +246,18 @@ def prepare(
                 out.add_video_dir(name, folder)
         if not converted:
             raise ValueError(f"{src}: none of the {len(sources)} sources could be converted")
+        labels = None
         if labels_from_dirs:
             classes = sorted({r.source.label for r in converted})
-            out.add_labels({name: classes.index(r.source.label) for r in converted for name, _, _ in r.clips})
+            labels = {name: classes.index(r.source.label) for r in converted for name, _, _ in r.clips}
+        out.write_info(labels=labels, fps=dataset_fps(converted))
     return converted, skipped
+
+
+def dataset_fps(converted: list[Converted]) -> float | None:
+    """The sources' common frame rate (median when they differ); None without video sources."""
+    rates = [r.fps for r in converted if r.fps]
+    return float(np.median(rates)) if rates else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     clips = sum(len(r.clips) for r in converted)
     frames = sum(n for r in converted for _, _, n in r.clips)
     print(f"wrote {clips} videos ({frames} frames, {args.resolution}x{args.resolution}) from {len(converted)} sources to {args.dest}")
+    rates = sorted({round(r.fps, 3) for r in converted if r.fps})
+    if len(rates) > 1:
+        print(f"note: sources have different frame rates {rates}; recorded the median {dataset_fps(converted):g} fps")
+    elif rates:
+        print(f"frame rate: {rates[0]:g} fps (stored in dataset.json)")
     if skipped:
         print(f"skipped {len(skipped)} source(s):", file=sys.stderr)
         for result in skipped:

@@ -27,6 +27,7 @@ from training.layout import LayoutWriter
 from training.progress import ProgressBar
 
 NUM_CLASSES = 3  # videos hold 1..3 shapes; the class is the count minus one
+NOMINAL_FPS = 25.0  # motion is defined per frame; this only sets playback speed in previews
 _HARMONICS = 3
 
 
@@ -158,8 +159,8 @@ def write_dataset(
                 index, frames = _encode_video(job)
                 out.add_video(video_name(index), frames)
                 bar.update()
-        if labels:
-            out.add_labels({video_name(i): draw_recipe(seed, i).num_shapes - 1 for i in range(num_videos)})
+        classes = {video_name(i): draw_recipe(seed, i).num_shapes - 1 for i in range(num_videos)} if labels else None
+        out.write_info(labels=classes, fps=NOMINAL_FPS)
 
 
 def main(argv: list[str] | None = None) -> int:
