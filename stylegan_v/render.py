@@ -3,53 +3,30 @@
 Memory is bounded by the chunk: each chunk draws only the motion noise its
 timestamps need, so a ten-minute video costs no more than ten frames.
 
-Seeded noise is drawn in fixed blocks, each from its own counter-based stream
-keyed by (seed, video, block). A vector therefore depends only on its index,
-which makes motion prefix-stable (a longer timeline never changes earlier
-frames) and independent of batch size and chunking.
+Motions (seeded, looping, blended, scaled) live in `motions`; content is a ws
+tensor or a per-frame schedule (see `content`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .content import ContentSchedule
 from .generator import Generator
+from .motions import CODE_BLOCK, NOISE_BLOCK, Motion, MotionSeed, check_seed, motion_noise, seeded_normal
 
-NOISE_BLOCK = 64
-CODE_BLOCK = 32
-
-
-def _normal(key: list[int], shape: tuple[int, ...]) -> np.ndarray:
-    return np.random.default_rng(key).standard_normal(shape, dtype=np.float32)
-
-
-def _check_seed(seed: int) -> int:
-    seed = int(seed)
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return seed
-
-
-def motion_noise(seed: int, video_index: int, start: int, stop: int, dim: int) -> torch.Tensor:
-    """Noise vectors start..stop-1 of video `video_index`'s motion: [stop - start, dim]."""
-    seed = _check_seed(seed)
-    if not 0 <= start <= stop:
-        raise ValueError(f"need 0 <= start <= stop, got {start}, {stop}")
-    first, last = start // NOISE_BLOCK, max(start, stop - 1) // NOISE_BLOCK
-    blocks = [_normal([seed, video_index, 1, block], (NOISE_BLOCK, dim)) for block in range(first, last + 1)]
-    offset = first * NOISE_BLOCK
-    return torch.from_numpy(np.concatenate(blocks)[start - offset: stop - offset])
-
+__all__ = ["CODE_BLOCK", "NOISE_BLOCK", "Motion", "MotionSeed", "motion_noise", "content_latents", "class_labels",
+           "sample_content", "timestamps", "motion_codes", "motion_window", "render_chunks", "render", "to_uint8",
+           "to_unit", "grid"]
 
 def content_latents(seed: int, batch_size: int, dim: int) -> torch.Tensor:
     """z for videos 0..batch_size-1 of a seed; video b's z does not depend on batch_size."""
-    seed = _check_seed(seed)
-    return torch.from_numpy(np.stack([_normal([seed, b, 0], (dim,)) for b in range(batch_size)]))
+    seed = check_seed(seed)
+    return torch.from_numpy(np.stack([seeded_normal([seed, b, 0], (dim,)) for b in range(batch_size)]))
 
 
 def class_labels(G: Generator, seed: int, batch_size: int, class_index: int | None = None) -> torch.Tensor:
@@ -58,7 +35,7 @@ def class_labels(G: Generator, seed: int, batch_size: int, class_index: int | No
     if G.c_dim == 0:
         return c
     if class_index is None:
-        classes = [int(np.random.default_rng([_check_seed(seed), b, 2]).integers(G.c_dim)) for b in range(batch_size)]
+        classes = [int(np.random.default_rng([check_seed(seed), b, 2]).integers(G.c_dim)) for b in range(batch_size)]
     else:
         if not 0 <= class_index < G.c_dim:
             raise ValueError(f"class_index must be in 0..{G.c_dim - 1} for this model, got {class_index}")
@@ -79,23 +56,6 @@ def sample_content(G: Generator, seed: int, batch_size: int, truncation_psi: flo
     return G.mapping(z, c, truncation_psi=truncation_psi).to(device)
 
 
-@dataclass(frozen=True)
-class MotionSeed:
-    """Seeded motion for `batch_size` videos; noise is generated lazily per window."""
-
-    seed: int
-    batch_size: int = 1
-
-    def __post_init__(self) -> None:
-        _check_seed(self.seed)
-        if self.batch_size < 1:
-            raise ValueError(f"motion batch_size must be >= 1, got {self.batch_size}")
-
-    def noise(self, start: int, stop: int, dim: int) -> torch.Tensor:
-        """[batch_size, stop - start, dim]."""
-        return torch.stack([motion_noise(self.seed, b, start, stop, dim) for b in range(self.batch_size)])
-
-
 def timestamps(num_frames: int, fps: float, dataset_fps: float, start_time: float = 0.0,
                speed: float = 1.0) -> torch.Tensor:
     """Model times (dataset frames, float64 [F]) of frames shown at `fps` for playback `speed`.
@@ -113,45 +73,33 @@ def timestamps(num_frames: int, fps: float, dataset_fps: float, start_time: floa
     return (start_time + speed * k / fps) * dataset_fps
 
 
-def _broadcast(ws: torch.Tensor, motion: MotionSeed) -> int:
-    b = max(ws.shape[0], motion.batch_size)
-    if ws.shape[0] not in (1, b) or motion.batch_size not in (1, b):
-        raise ValueError(f"content batch ({ws.shape[0]}) and motion batch ({motion.batch_size}) must be equal, "
+def _batch_of(content: torch.Tensor | ContentSchedule) -> int:
+    return content.shape[0] if isinstance(content, torch.Tensor) else content.batch_size
+
+
+def _broadcast(content: torch.Tensor | ContentSchedule, motion: Motion) -> int:
+    nc = _batch_of(content)
+    b = max(nc, motion.batch_size)
+    if nc not in (1, b) or motion.batch_size not in (1, b):
+        raise ValueError(f"content batch ({nc}) and motion batch ({motion.batch_size}) must be equal, "
                          "or one of them 1")
     return b
 
 
-def motion_codes(G: Generator, motion: MotionSeed, first: int, last: int, c: torch.Tensor | None = None
+def motion_codes(G: Generator, motion: Motion, first: int, last: int, c: torch.Tensor | None = None
                  ) -> torch.Tensor:
-    """Motion codes first..last (inclusive) for every video: [B, last - first + 1, code_dim].
-
-    Codes are computed in fixed, aligned blocks of CODE_BLOCK, each from the same slice
-    of noise whatever window asks for it, so a code's value never depends on the chunking.
-    """
-    enc = G.synthesis.motion_encoder
-    device = next(G.parameters()).device
-    if G.c_dim > 0 and c is None:
-        raise ValueError("this model is class-conditional: pass class labels c (see class_labels)")
-    blocks = []
-    for block in range(first // CODE_BLOCK, last // CODE_BLOCK + 1):
-        start = block * CODE_BLOCK
-        noise = motion.noise(start, start + CODE_BLOCK + enc.receptive_field - 1, enc.z_dim).to(device)
-        labels = None if c is None else c.to(device)[: noise.shape[0]]
-        if labels is not None and labels.shape[0] != noise.shape[0]:
-            labels = labels[:1].expand(noise.shape[0], -1)
-        blocks.append(enc.codes(noise, labels))
-    codes = torch.cat(blocks, dim=1)
-    offset = (first // CODE_BLOCK) * CODE_BLOCK
-    return codes[:, first - offset: last - offset + 1]
+    """Motion codes first..last (inclusive) for every video: [B, last - first + 1, code_dim]."""
+    return motion.codes(G, first, last, c)
 
 
-def motion_window(G: Generator, motion: MotionSeed, t: torch.Tensor, c: torch.Tensor | None = None
+def motion_window(G: Generator, motion: Motion, t: torch.Tensor, c: torch.Tensor | None = None
                   ) -> torch.Tensor:
-    """v(t) [B*F, v_dim] for t [B, F], computing only the codes these timestamps need."""
+    """v(t) [B*F, v_dim] for timeline times t [B, F], computing only the codes these timestamps need."""
     enc = G.synthesis.motion_encoder
     device = next(G.parameters()).device
     if not bool(torch.isfinite(t).all()) or float(t.min()) < 0:
         raise ValueError("timestamps must be finite and >= 0")
+    t = motion.model_time(G, t)
     first = int(math.floor(float(t.min()) / enc.distance))
     last = int(math.floor(float(t.max()) / enc.distance)) + 1
     codes = motion_codes(G, motion, first, last, c)
@@ -161,11 +109,13 @@ def motion_window(G: Generator, motion: MotionSeed, t: torch.Tensor, c: torch.Te
 
 
 @torch.inference_mode()
-def render_chunks(G: Generator, ws: torch.Tensor, motion: MotionSeed, t: torch.Tensor, c: torch.Tensor | None = None,
-                  chunk_size: int = 16) -> Iterator[tuple[int, torch.Tensor]]:
+def render_chunks(G: Generator, ws: torch.Tensor | ContentSchedule, motion: Motion, t: torch.Tensor,
+                  c: torch.Tensor | None = None, chunk_size: int = 16) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (first frame index, frames [B, n, C, H, W] float32, raw ~[-1, 1]) chunk by chunk.
 
-    ws [B or 1, num_ws, w_dim]; t [F] shared by all videos or [B, F]; c [B, c_dim] for conditional models.
+    ws: [B or 1, num_ws, w_dim], or a ContentSchedule giving ws per frame (morphs, directions);
+    motion: any `motions.Motion`; t [F] shared by all videos or [B, F] (timeline time, dataset
+    frames); c [B, c_dim] for conditional models.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -176,7 +126,6 @@ def render_chunks(G: Generator, ws: torch.Tensor, motion: MotionSeed, t: torch.T
     if t.ndim != 2 or t.shape[0] != b or t.shape[1] < 1:
         raise ValueError(f"t must be [F] or [B={b}, F] with F >= 1, got {list(t.shape)}")
     device = next(G.parameters()).device
-    ws = ws.to(device).expand(b, -1, -1)
     if c is not None:
         c = c.to(device).expand(b, -1)
     num_frames = t.shape[1]
@@ -184,12 +133,16 @@ def render_chunks(G: Generator, ws: torch.Tensor, motion: MotionSeed, t: torch.T
         tc = t[:, start:start + chunk_size]
         n = tc.shape[1]
         motion_v = motion_window(G, motion, tc, c)
-        frames = G.synthesis.frames(ws.repeat_interleave(n, dim=0), motion_v)
+        if isinstance(ws, torch.Tensor):
+            frame_ws = ws.to(device).expand(b, -1, -1).repeat_interleave(n, dim=0)
+        else:
+            frame_ws = ws.ws_for(torch.arange(start, start + n)).to(device).expand(b, -1, -1, -1).flatten(0, 1)
+        frames = G.synthesis.frames(frame_ws, motion_v)
         yield start, frames.reshape(b, n, *frames.shape[1:]).float()
 
 
-def render(G: Generator, ws: torch.Tensor, motion: MotionSeed, t: torch.Tensor, c: torch.Tensor | None = None,
-           chunk_size: int = 16) -> torch.Tensor:
+def render(G: Generator, ws: torch.Tensor | ContentSchedule, motion: Motion, t: torch.Tensor,
+           c: torch.Tensor | None = None, chunk_size: int = 16) -> torch.Tensor:
     """All frames at once, [B, F, C, H, W] on the CPU (for short clips; stream long ones)."""
     return torch.cat([f.cpu() for _, f in render_chunks(G, ws, motion, t, c, chunk_size)], dim=1)
 

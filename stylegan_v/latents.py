@@ -1,0 +1,115 @@
+"""Latents as files: content (ws and class labels) and motion (its exact recipe) in one safetensors file.
+
+A motion is stored as its recipe (seeds, loop period, blend weights, intensity),
+not as numbers: seeded noise is platform-independent (NumPy's PCG64 seeded by
+SeedSequence), so the recipe reproduces the same motion on any machine and for
+any timeline length.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .motions import BlendedMotion, LoopingMotion, Motion, MotionSeed, ScaledMotion
+
+FORMAT = "stylegan-v-latents"
+VERSION = "1"
+MAX_DEPTH = 16
+
+
+def motion_to_dict(motion: Motion) -> dict[str, Any]:
+    if isinstance(motion, MotionSeed):
+        return {"kind": "seed", "seed": motion.seed, "batch_size": motion.batch_size}
+    if isinstance(motion, LoopingMotion):
+        return {"kind": "loop", "seed": motion.seed, "batch_size": motion.batch_size,
+                "period_codes": motion.period_codes}
+    if isinstance(motion, BlendedMotion):
+        return {"kind": "blend", "a": motion_to_dict(motion.a), "b": motion_to_dict(motion.b),
+                "weight": float(motion.weight)}
+    if isinstance(motion, ScaledMotion):
+        return {"kind": "scale", "base": motion_to_dict(motion.base), "intensity": float(motion.intensity)}
+    raise TypeError(f"cannot save a motion of type {type(motion).__name__}")
+
+
+def motion_from_dict(data: Any, depth: int = 0) -> Motion:
+    if depth > MAX_DEPTH:
+        raise ValueError("motion recipe is nested too deeply")
+    if not isinstance(data, dict) or "kind" not in data:
+        raise ValueError("motion recipe must be an object with a 'kind'")
+    kind = data["kind"]
+    try:
+        if kind == "seed":
+            return MotionSeed(int(data["seed"]), int(data["batch_size"]))
+        if kind == "loop":
+            return LoopingMotion(int(data["seed"]), int(data["batch_size"]), int(data["period_codes"]))
+        if kind == "blend":
+            return BlendedMotion(motion_from_dict(data["a"], depth + 1), motion_from_dict(data["b"], depth + 1),
+                                 float(data["weight"]))
+        if kind == "scale":
+            return ScaledMotion(motion_from_dict(data["base"], depth + 1), float(data["intensity"]))
+    except KeyError as e:
+        raise ValueError(f"motion recipe of kind {kind!r} lacks {e}") from None
+    raise ValueError(f"unknown motion kind {kind!r}")
+
+
+def save_latents(path: str | os.PathLike, *, ws: torch.Tensor | None = None, c: torch.Tensor | None = None,
+                 motion: Motion | None = None, **metadata: str) -> Path:
+    """Write content and/or motion; metadata strings (e.g. the model's name) are kept alongside."""
+    from safetensors.torch import save_file
+
+    if ws is None and motion is None:
+        raise ValueError("nothing to save: give ws (content) and/or a motion")
+    tensors = {}
+    if ws is not None:
+        if ws.ndim != 3:
+            raise ValueError(f"ws must be [B, num_ws, w_dim], got {list(ws.shape)}")
+        tensors["ws"] = ws.detach().to("cpu", torch.float32).contiguous()
+    if c is not None:
+        tensors["c"] = c.detach().to("cpu", torch.float32).contiguous()
+    meta = {str(k): str(v) for k, v in metadata.items()}
+    meta.update(format=FORMAT, format_version=VERSION)
+    if motion is not None:
+        meta["motion"] = json.dumps(motion_to_dict(motion))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors or {"empty": torch.zeros(0)}, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_latents(path: str | os.PathLike) -> dict[str, Any]:
+    """{'ws': tensor | None, 'c': tensor | None, 'motion': Motion | None, 'metadata': {...}}."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"latent file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:
+        raise ValueError(f"{path.name} is not a valid safetensors file ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path.name} is not a StyleGAN-V latent file (format {meta.get('format')!r})")
+    ws = tensors.get("ws")
+    if ws is not None and (ws.ndim != 3 or not torch.isfinite(ws).all()):
+        raise ValueError(f"{path.name}: ws must be a finite [B, num_ws, w_dim] tensor, got {list(ws.shape)}")
+    try:
+        motion = motion_from_dict(json.loads(meta["motion"])) if "motion" in meta else None
+    except (json.JSONDecodeError, ValueError, TypeError) as e:
+        raise ValueError(f"{path.name}: bad motion recipe: {e}") from None
+    extra = {k: v for k, v in meta.items() if k not in ("format", "format_version", "motion")}
+    return {"ws": ws, "c": tensors.get("c"), "motion": motion, "metadata": extra}

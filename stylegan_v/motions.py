@@ -1,0 +1,226 @@
+"""Motions: anything that yields motion codes for a window of code indices.
+
+The generator turns codes u_j (one every Δ dataset frames) into v(t). Every
+motion here implements two methods, so that the renderer can stay ignorant of
+how codes are made:
+
+    codes(G, first, last, c) -> [B, last - first + 1, code_dim]   codes first..last
+    model_time(G, t) -> t'                                        time remapping (loops wrap)
+
+Seeded noise is drawn in fixed blocks, each from its own counter-based stream
+keyed by (seed, video, block): a noise vector depends only on its index, which
+makes motion prefix-stable (a longer timeline never changes earlier frames) and
+independent of batch size and chunking. Codes are likewise computed in fixed,
+aligned blocks so that a code's value never depends on which window asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from .generator import Generator
+
+NOISE_BLOCK = 64
+CODE_BLOCK = 32
+CODE_MEAN_SAMPLES = 512
+
+
+def check_seed(seed: int) -> int:
+    seed = int(seed)
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return seed
+
+
+def seeded_normal(key: list[int], shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng(key).standard_normal(shape, dtype=np.float32)
+
+
+def motion_noise(seed: int, video_index: int, start: int, stop: int, dim: int) -> torch.Tensor:
+    """Noise vectors start..stop-1 of video `video_index`'s motion: [stop - start, dim]."""
+    seed = check_seed(seed)
+    if not 0 <= start <= stop:
+        raise ValueError(f"need 0 <= start <= stop, got {start}, {stop}")
+    first, last = start // NOISE_BLOCK, max(start, stop - 1) // NOISE_BLOCK
+    blocks = [seeded_normal([seed, video_index, 1, block], (NOISE_BLOCK, dim)) for block in range(first, last + 1)]
+    offset = first * NOISE_BLOCK
+    return torch.from_numpy(np.concatenate(blocks)[start - offset: stop - offset])
+
+
+def _device(G: Generator) -> torch.device:
+    return next(G.parameters()).device
+
+
+def _labels(G: Generator, c: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+    if G.c_dim == 0:
+        return None
+    if c is None:
+        raise ValueError("this model is class-conditional: pass class labels c (see render.class_labels)")
+    c = c.to(_device(G))
+    return c if c.shape[0] == batch else c[:1].expand(batch, -1)
+
+
+@runtime_checkable
+class Motion(Protocol):
+    batch_size: int
+
+    def codes(self, G: Generator, first: int, last: int, c: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def model_time(self, G: Generator, t: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class MotionSeed:
+    """Seeded motion for `batch_size` videos (video b uses stream b of the seed)."""
+
+    seed: int
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
+        if self.batch_size < 1:
+            raise ValueError(f"motion batch_size must be >= 1, got {self.batch_size}")
+
+    def noise(self, start: int, stop: int, dim: int) -> torch.Tensor:
+        """[batch_size, stop - start, dim]."""
+        return torch.stack([motion_noise(self.seed, b, start, stop, dim) for b in range(self.batch_size)])
+
+    def codes(self, G: Generator, first: int, last: int, c: torch.Tensor | None = None) -> torch.Tensor:
+        enc = G.synthesis.motion_encoder
+        blocks = []
+        for block in range(first // CODE_BLOCK, last // CODE_BLOCK + 1):
+            start = block * CODE_BLOCK
+            noise = self.noise(start, start + CODE_BLOCK + enc.receptive_field - 1, enc.z_dim).to(_device(G))
+            blocks.append(enc.codes(noise, _labels(G, c, self.batch_size)))
+        offset = (first // CODE_BLOCK) * CODE_BLOCK
+        return torch.cat(blocks, dim=1)[:, first - offset: last - offset + 1]
+
+    def model_time(self, G: Generator, t: torch.Tensor) -> torch.Tensor:
+        return t
+
+
+@dataclass(frozen=True)
+class LoopingMotion:
+    """Motion whose codes repeat every `period_codes` codes, played on t mod period.
+
+    The convolution runs on circularly repeated noise, so the codes themselves are
+    periodic; since v(t) at a knot depends only on that knot's code and is continuous,
+    the frame just before the wrap flows into the first one with no jump.
+    """
+
+    seed: int
+    batch_size: int = 1
+    period_codes: int = 4
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
+        if self.batch_size < 1:
+            raise ValueError(f"motion batch_size must be >= 1, got {self.batch_size}")
+        if self.period_codes < 1:
+            raise ValueError(f"a loop needs at least one motion code, got period_codes={self.period_codes}")
+
+    def period(self, G: Generator) -> int:
+        """Loop length in model time (dataset frames)."""
+        return self.period_codes * G.synthesis.motion_encoder.distance
+
+    def _cycle(self, G: Generator, c: torch.Tensor | None) -> torch.Tensor:
+        enc = G.synthesis.motion_encoder
+        base = MotionSeed(self.seed, self.batch_size).noise(0, self.period_codes, enc.z_dim)
+        index = torch.arange(self.period_codes + enc.receptive_field - 1) % self.period_codes
+        return enc.codes(base[:, index].to(_device(G)), _labels(G, c, self.batch_size))
+
+    def codes(self, G: Generator, first: int, last: int, c: torch.Tensor | None = None) -> torch.Tensor:
+        cycle = self._cycle(G, c)
+        return cycle[:, torch.arange(first, last + 1) % self.period_codes]
+
+    def model_time(self, G: Generator, t: torch.Tensor) -> torch.Tensor:
+        return torch.remainder(t, self.period(G))
+
+
+@dataclass(frozen=True)
+class BlendedMotion:
+    """Codes interpolated between two motions: weight 0 gives `a`, 1 gives `b`, exactly."""
+
+    a: Motion
+    b: Motion
+    weight: float
+
+    def __post_init__(self) -> None:
+        if _loop_period(self.a) != _loop_period(self.b):
+            raise ValueError("cannot blend motions with different looping (both must loop with the same period, "
+                             "or neither)")
+
+    @property
+    def batch_size(self) -> int:
+        return _broadcast_sizes(self.a.batch_size, self.b.batch_size, "motion a", "motion b")
+
+    def codes(self, G: Generator, first: int, last: int, c: torch.Tensor | None = None) -> torch.Tensor:
+        b = self.batch_size
+        ca = self.a.codes(G, first, last, c).expand(b, -1, -1)
+        cb = self.b.codes(G, first, last, c).expand(b, -1, -1)
+        return torch.lerp(ca, cb, float(self.weight))  # exact at 0 and 1
+
+    def model_time(self, G: Generator, t: torch.Tensor) -> torch.Tensor:
+        return self.a.model_time(G, t)
+
+
+@dataclass(frozen=True)
+class ScaledMotion:
+    """Motion intensity: codes pulled toward the model's mean code, like truncation psi for content.
+
+    intensity 1 is the input motion, 0 collapses every code to the mean (only the model's
+    small within-segment wiggle remains), values above 1 exaggerate.
+    """
+
+    base: Motion
+    intensity: float
+
+    @property
+    def batch_size(self) -> int:
+        return self.base.batch_size
+
+    def codes(self, G: Generator, first: int, last: int, c: torch.Tensor | None = None) -> torch.Tensor:
+        codes = self.base.codes(G, first, last, c)
+        if self.intensity == 1:
+            return codes
+        return torch.lerp(mean_code(G, c).to(codes.device), codes, float(self.intensity))
+
+    def model_time(self, G: Generator, t: torch.Tensor) -> torch.Tensor:
+        return self.base.model_time(G, t)
+
+
+def mean_code(G: Generator, c: torch.Tensor | None = None) -> torch.Tensor:
+    """The average motion code of a model (estimated from fixed noise, cached on the module)."""
+    enc = G.synthesis.motion_encoder
+    key = None if c is None else tuple(c[0].tolist())
+    cache = enc.__dict__.setdefault("_mean_code_cache", {})
+    if key not in cache:
+        noise = MotionSeed(0).noise(0, CODE_MEAN_SAMPLES + enc.receptive_field - 1, enc.z_dim).to(_device(G))
+        with torch.no_grad():
+            cache[key] = enc.codes(noise, _labels(G, None if c is None else c[:1], 1)).mean(dim=1).squeeze(0)
+    return cache[key]
+
+
+def _loop_period(motion: Motion) -> int | None:
+    if isinstance(motion, LoopingMotion):
+        return motion.period_codes
+    inner = getattr(motion, "a", None) or getattr(motion, "base", None)
+    return _loop_period(inner) if inner is not None else None
+
+
+def _broadcast_sizes(a: int, b: int, name_a: str, name_b: str) -> int:
+    size = max(a, b)
+    if a not in (1, size) or b not in (1, size):
+        raise ValueError(f"{name_a} batch ({a}) and {name_b} batch ({b}) must be equal, or one of them 1")
+    return size
+
+
+def loop_period_codes(seconds: float, dataset_fps: float, distance: int) -> int:
+    """Codes in a loop of about `seconds` (the renderer stretches time to fit it exactly)."""
+    if not seconds > 0:
+        raise ValueError(f"loop period must be positive, got {seconds}")
+    return max(1, round(seconds * dataset_fps / distance))

@@ -1,0 +1,178 @@
+"""Timestamp scheduling, motion edits (blend, intensity, seamless loops) and content edits (morph, mixing,
+directions), plus latents as files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylegan_v import content as C
+from stylegan_v import render as R
+from stylegan_v import schedule as S
+from stylegan_v.curves import Curve
+from stylegan_v.latents import load_latents, save_latents
+from stylegan_v.motions import BlendedMotion, LoopingMotion, MotionSeed, ScaledMotion, loop_period_codes, mean_code
+
+
+# ---- curves and timelines -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("interpolation", ["linear", "smooth"])
+def test_curve_values_and_exact_integral(interpolation):
+    curve = Curve.parse("0:1.0, 2:0.25, 4:1.0", interpolation)
+    assert curve(torch.tensor([0.0, 2.0, 4.0, 9.0])).tolist() == [1.0, 0.25, 1.0, 1.0]
+    assert curve(torch.tensor(1.0)).item() == pytest.approx(0.625 if interpolation == "linear" else 0.625)
+    # Closed-form integral against a fine trapezoid rule (an independent computation).
+    xs = torch.linspace(0, 5, 200001, dtype=torch.float64)
+    numeric = torch.cumulative_trapezoid(curve(xs), xs)
+    for x in (0.5, 2.0, 3.3, 5.0):
+        i = int(round(x / 5 * 200000))
+        assert curve.integral(torch.tensor(x)).item() == pytest.approx(numeric[i - 1].item(), abs=1e-6)
+
+
+def test_curve_parse_errors():
+    with pytest.raises(ValueError, match="time:value"):
+        Curve.parse("0:1, banana")
+    with pytest.raises(ValueError, match="empty"):
+        Curve.parse(" , ")
+    with pytest.raises(ValueError, match="increase"):
+        Curve((1.0, 1.0), (0.0, 1.0))
+
+
+def test_speed_curve_generalises_constant_speed():
+    constant = S.speed_curve(50, fps=24, dataset_fps=30, speed=Curve.constant(0.5), start_time=1.0)
+    assert torch.allclose(constant, R.timestamps(50, 24, 30, start_time=1.0, speed=0.5))
+
+
+def test_speed_ramp_is_slow_motion_in_the_middle():
+    t = S.speed_curve(5 * 30, fps=30, dataset_fps=30, speed=Curve.parse("0:1, 2:0.25, 4:1", "smooth"))
+    steps = t.diff()
+    assert steps[0].item() == pytest.approx(1.0, abs=1e-3)  # real time at the start: 1 dataset frame per frame
+    assert steps[59].item() == pytest.approx(0.25, abs=0.01)  # 4x slower around 2 s
+    assert steps[-1].item() == pytest.approx(1.0, abs=1e-3)
+    assert (steps > 0).all()
+
+
+def test_timeline_operations():
+    t = torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64)
+    assert S.reverse(t).tolist() == [3, 2, 1, 0]
+    assert S.ping_pong(t).tolist() == [0, 1, 2, 3, 2, 1]
+    assert S.freeze(t, 1, 2).tolist() == [0, 1, 1, 1, 2, 3]
+    assert S.offset(t, 10).tolist() == [10, 11, 12, 13]
+    assert S.concat(t, t[:2]).tolist() == [0, 1, 2, 3, 0, 1]
+    with pytest.raises(ValueError, match="before model time 0"):
+        S.offset(t, -1)
+    with pytest.raises(ValueError, match="freeze frame"):
+        S.freeze(t, 4, 1)
+
+
+# ---- motion edits ---------------------------------------------------------------------------------------
+
+def _frames(G, motion, t, ws=None):
+    ws = R.sample_content(G, seed=11, batch_size=1) if ws is None else ws
+    return R.render(G, ws, motion, t)
+
+
+def test_blend_endpoints_are_exactly_the_inputs(tiny_generator):
+    G = tiny_generator
+    t = R.timestamps(6, 10, 25)
+    a, b = MotionSeed(1), MotionSeed(2)
+    fa, fb = _frames(G, a, t), _frames(G, b, t)
+    assert torch.equal(_frames(G, BlendedMotion(a, b, 0.0), t), fa)
+    assert torch.equal(_frames(G, BlendedMotion(a, b, 1.0), t), fb)
+    mid = _frames(G, BlendedMotion(a, b, 0.5), t)
+    assert not torch.equal(mid, fa) and not torch.equal(mid, fb)
+
+
+def test_intensity_pulls_codes_to_the_mean(tiny_generator):
+    G = tiny_generator
+    base = MotionSeed(3)
+    assert torch.equal(ScaledMotion(base, 1.0).codes(G, 0, 5), base.codes(G, 0, 5))
+    still = ScaledMotion(base, 0.0).codes(G, 0, 5)
+    assert torch.allclose(still, mean_code(G).expand_as(still))
+    spread = [ScaledMotion(base, k).codes(G, 0, 40).std(dim=1).mean().item() for k in (0.25, 0.5, 1.0, 1.5)]
+    assert spread == sorted(spread) and spread[0] < spread[-1]
+
+
+def test_seamless_loop(tiny_generator):
+    G = tiny_generator
+    loop = LoopingMotion(seed=4, period_codes=3)
+    period = loop.period(G)
+    t = S.loop(48, period)
+    frames = _frames(G, loop, t)[0]
+    # The frame at t and at t + period are identical.
+    shifted = _frames(G, loop, t + period)[0]
+    assert (frames - shifted).abs().max() < 1e-5
+    # Across the wrap (last frame -> first) the change is no larger than a typical step inside.
+    steps = (frames[1:] - frames[:-1]).abs().mean(dim=(1, 2, 3))
+    wrap = (frames[0] - frames[-1]).abs().mean()
+    assert wrap <= steps.max() and wrap < 3 * steps.median()
+    # A non-looping motion over the same span does jump at the wrap.
+    plain = _frames(G, MotionSeed(4), t)[0]
+    assert (plain[0] - plain[-1]).abs().mean() > wrap
+    assert loop_period_codes(2.0, 30, 16) == 4
+
+
+def test_cannot_blend_loop_with_plain_motion():
+    with pytest.raises(ValueError, match="looping"):
+        BlendedMotion(LoopingMotion(0), MotionSeed(1), 0.5)
+
+
+# ---- content edits --------------------------------------------------------------------------------------
+
+def test_morph_endpoints_exact_and_progressive(tiny_generator):
+    G = tiny_generator
+    a, b = R.sample_content(G, 1, 1), R.sample_content(G, 2, 1)
+    weights = C.per_frame(Curve.parse("0:0, 1:1"), num_frames=11, fps=10)
+    morph = C.Morph(a, b, weights)
+    ws = morph.ws_for(torch.arange(11))
+    assert torch.equal(ws[:, 0], a) and torch.equal(ws[:, 10], b)
+    dist = [(ws[:, k] - b).norm().item() for k in range(11)]
+    assert dist == sorted(dist, reverse=True)
+    # Rendering with a schedule equals rendering each frame's w directly.
+    t = R.timestamps(11, 10, 25)
+    frames = R.render(G, morph, MotionSeed(0), t, chunk_size=4)
+    assert (frames[:, 0] - R.render(G, a, MotionSeed(0), t[:1])[:, 0]).abs().max() < 1e-4  # batch rounding
+
+
+def test_style_mix_and_directions(tiny_generator):
+    G = tiny_generator
+    a, b = R.sample_content(G, 1, 2), R.sample_content(G, 2, 2)
+    mixed = C.style_mix(a, b, 2, 4)
+    assert torch.equal(mixed[:, 2:5], b[:, 2:5]) and torch.equal(mixed[:, :2], a[:, :2])
+    assert torch.equal(mixed[:, 5:], a[:, 5:])
+    with pytest.raises(ValueError, match="layer range"):
+        C.style_mix(a, b, 3, G.num_ws)
+    d = C.direction_between(a, b)
+    strengths = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    edited = C.Direction(a, d, strengths).ws_for(torch.arange(3))
+    assert torch.equal(edited[:, 0], a)
+    assert torch.allclose(edited[:, 2], a + (b - a).mean(0), atol=1e-6)
+
+
+# ---- latents as files -----------------------------------------------------------------------------------
+
+def test_latent_files_round_trip(tiny_generator, tmp_path):
+    G = tiny_generator
+    ws = R.sample_content(G, 5, 2, truncation_psi=0.7)
+    motion = ScaledMotion(BlendedMotion(LoopingMotion(1, 2, 3), LoopingMotion(2, 2, 3), 0.3), 0.8)
+    path = save_latents(tmp_path / "look.safetensors", ws=ws, motion=motion, model="tiny32")
+    loaded = load_latents(path)
+    assert torch.equal(loaded["ws"], ws) and loaded["motion"] == motion
+    assert loaded["metadata"]["model"] == "tiny32"
+    t = R.timestamps(4, 10, 25)
+    assert torch.equal(R.render(G, loaded["ws"], loaded["motion"], t), R.render(G, ws, motion, t))
+
+
+def test_bad_latent_files(tmp_path, tiny_generator):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "x.safetensors"
+    save_file({"ws": torch.zeros(1, 2, 3)}, str(path), metadata={"format": "stylegan-v-latents",
+                                                               "motion": '{"kind": "teleport"}'})
+    with pytest.raises(ValueError, match="unknown motion kind"):
+        load_latents(path)
+    with pytest.raises(FileNotFoundError):
+        load_latents(tmp_path / "none.safetensors")
+    path.write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a valid safetensors"):
+        load_latents(path)
