@@ -335,17 +335,20 @@ def test_real_frames_to_model():
 
 
 def test_clip_stream_with_dataloader_workers(proc_zip):
-    ds = VideoFramesDataset(proc_zip)
-    loader = torch.utils.data.DataLoader(VideoClipStream(ds, seed=1), batch_size=4, num_workers=2)
+    ds = VideoFramesDataset(proc_zip, mirror=True)
+    serial = VideoClipStream(ds, seed=1, start=3)
+    expected = [serial.clip_at(k) for k in range(3, 15)]
+    loader = torch.utils.data.DataLoader(VideoClipStream(ds, seed=1, start=3, batch_size=4), batch_size=4, num_workers=2)
     it = iter(loader)
     batches = [next(it) for _ in range(3)]
     batch = batches[0]
     assert batch["frames"].shape == (4, 3, 3, RES, RES) and batch["frames"].dtype == torch.uint8
     assert batch["times"].shape == (4, 3) and batch["times"].dtype == torch.int64
     assert batch["label"].shape == (4, 0)
-    indices = torch.cat([b["index"] for b in batches]).tolist()
-    # Workers serve disjoint positions of one shuffled order: 12 draws cover the 6 videos twice.
-    assert sorted(indices) == sorted(list(range(6)) * 2)
+    # Same clips, same order as the single-process stream: workers do not change the data.
+    assert torch.cat([b["index"] for b in batches]).tolist() == [e["index"] for e in expected]
+    frames = torch.cat([b["frames"] for b in batches])
+    assert torch.equal(frames, torch.stack([e["frames"] for e in expected]))
 
 
 # ---- prepare -----------------------------------------------------------------------------

@@ -142,6 +142,7 @@ class VideoFramesDataset(torch.utils.data.Dataset):
             raise ValueError(f"max_num_frames={max_num_frames} is below the {sampling.min_video_len()} frames a clip needs")
         self.mirror = bool(mirror)
         self._zipfile: zipfile.ZipFile | None = None
+        self._zip_pid = -1
         self._rng = np.random.default_rng(seed)  # only for plain __getitem__ use
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"dataset not found: {self.path}")
@@ -188,8 +189,11 @@ class VideoFramesDataset(torch.utils.data.Dataset):
     # ---- storage -------------------------------------------------------------------
 
     def _zip(self) -> zipfile.ZipFile:
-        if self._zipfile is None:
+        # One handle per process: a handle inherited through fork shares its file offset
+        # with the parent, and interleaved reads then return corrupt data.
+        if self._zipfile is None or self._zip_pid != os.getpid():
             self._zipfile = zipfile.ZipFile(self.path)
+            self._zip_pid = os.getpid()
         return self._zipfile
 
     def _read_bytes(self, entry: str) -> bytes:
@@ -320,12 +324,16 @@ class VideoClipStream(torch.utils.data.IterableDataset):
     """Endless shuffled clips, sharded over data-parallel ranks and DataLoader workers.
 
     The item order is one global sequence of per-epoch permutations (seeded by
-    `seed`, shared by all ranks); rank r takes positions r, r + world_size, ...,
-    so ranks never duplicate each other within an epoch, and its DataLoader
-    workers split those positions between them. Frame choices come from a
-    generator seeded by (seed, rank, worker). `start` skips that many of this
-    rank's items, for resuming. Yields torch tensors: frames uint8 [F, C, H, W],
-    label float32 [c_dim], times int64 [F], video_len, index.
+    `seed`, shared by all ranks); rank r takes global positions r, r + world_size,
+    ..., so ranks never duplicate each other within an epoch. The frames of the
+    clip at global position n come from a generator seeded by (seed, n), so the
+    stream a rank sees is the same whatever the number of DataLoader workers.
+
+    Pass the DataLoader's `batch_size`: workers then take turns by whole batches,
+    which is the order the DataLoader collects them in, so batches come out in
+    sequence order. `start` skips that many of this rank's items (resume: the
+    number of items this rank consumed). Yields torch tensors: frames uint8
+    [F, C, H, W], label float32 [c_dim], times int64 [F], plus video_len, index.
     """
 
     def __init__(
@@ -336,15 +344,19 @@ class VideoClipStream(torch.utils.data.IterableDataset):
         world_size: int = 1,
         shuffle: bool = True,
         start: int = 0,
+        batch_size: int = 1,
     ):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside world_size {world_size}")
+        if batch_size < 1 or start < 0:
+            raise ValueError(f"batch_size must be >= 1 and start >= 0 (got {batch_size}, {start})")
         self.dataset = dataset
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
         self.shuffle = shuffle
         self.start = start
+        self.batch_size = batch_size
 
     def _order(self, epoch: int) -> np.ndarray:
         n = len(self.dataset)
@@ -352,29 +364,35 @@ class VideoClipStream(torch.utils.data.IterableDataset):
             return np.arange(n)
         return np.random.default_rng([self.seed, 0x5EED, epoch]).permutation(n)
 
+    def clip_at(self, k: int) -> dict:
+        """This rank's k-th item (k counted from 0, ignoring `start`)."""
+        n = len(self.dataset)
+        position = self.rank + self.world_size * k
+        if self._epoch != position // n:
+            self._epoch, self._epoch_order = position // n, self._order(position // n)
+        rng = np.random.default_rng([self.seed, 0xC11B, position])
+        clip = self.dataset.get_clip(int(self._epoch_order[position % n]), rng)
+        return {
+            "frames": torch.from_numpy(clip["frames"]),
+            "label": torch.from_numpy(clip["label"]),
+            "times": torch.from_numpy(clip["times"]),
+            "video_len": clip["video_len"],
+            "index": clip["index"],
+        }
+
+    _epoch: int = -1
+    _epoch_order: np.ndarray | None = None
+
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        rng = np.random.default_rng([self.seed, self.rank, worker, self.start])
-        n = len(self.dataset)
-        # This rank's k-th item sits at global position rank + world_size * k; worker w
-        # serves k = w, w + num_workers, ..., beginning at the first k >= start.
-        first = self.start + (worker - self.start) % num_workers
-        position = self.rank + self.world_size * first
-        epoch, order = -1, None
+        block = worker
         while True:
-            if position // n != epoch:
-                epoch = position // n
-                order = self._order(epoch)
-            clip = self.dataset.get_clip(int(order[position % n]), rng)
-            yield {
-                "frames": torch.from_numpy(clip["frames"]),
-                "label": torch.from_numpy(clip["label"]),
-                "times": torch.from_numpy(clip["times"]),
-                "video_len": clip["video_len"],
-                "index": clip["index"],
-            }
-            position += self.world_size * num_workers
+            # Worker w serves batches w, w + num_workers, ... of this rank's sequence.
+            first = self.start + block * self.batch_size
+            for k in range(first, first + self.batch_size):
+                yield self.clip_at(k)
+            block += num_workers
 
 
 def _summary(path: str) -> str:
