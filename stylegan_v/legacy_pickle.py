@@ -23,7 +23,6 @@ import io
 import math
 import pickle
 import re
-import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +45,9 @@ _MAX_MODULES = 100_000
 _MAX_CFG_DEPTH = 64
 _MAX_CFG_STEPS = 10_000
 _MAX_CFG_STRING = 4096
+# Config values beyond these are treated as unrecorded (a hostile file must not make the renderer allocate).
+_MAX_PLAUSIBLE_FRAMES = 1 << 20
+_MAX_PLAUSIBLE_FPS = 1000.0
 _MAX_TENSOR_DIMS = 16
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # first pickle of a non-zip torch.save file
 
@@ -292,9 +294,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if extra or not isinstance(blob, (bytes, bytearray)):
             raise SnapshotError(f"{self._source}: malformed tensor storage record")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # TypedStorage deprecation chatter from torch
-                storage = torch.load(io.BytesIO(bytes(blob)), map_location="cpu", weights_only=True)
+            storage = torch.load(io.BytesIO(bytes(blob)), map_location="cpu", weights_only=True)
         except Exception as e:
             raise SnapshotError(f"{self._source}: a tensor storage could not be read ({type(e).__name__}: {e})") from e
         if not isinstance(storage, torch.storage.TypedStorage):
@@ -314,8 +314,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
         untyped, dtype = storage._untyped_storage, storage.dtype
         tensor = torch.empty((0,), dtype=dtype)
         numel = untyped.nbytes() // tensor.element_size()
-        if math.prod(size) > 0 and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= numel:
+        count = math.prod(size)
+        if count > 0 and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= numel:
             raise SnapshotError(f"{self._source}: a tensor reaches past the end of its storage")
+        if count > numel:  # overlapping strides would let a tiny file expand to any size when copied
+            raise SnapshotError(f"{self._source}: a tensor has more elements than its storage")
         return tensor.set_(untyped, int(offset), [int(s) for s in size], [int(s) for s in stride])
 
     def _rebuild_parameter(self, data=None, *rest):
@@ -646,11 +649,17 @@ class _ConfigSource:
         except _Unresolved:
             return None
 
-    def number(self, *paths: str) -> float | int | None:
-        value = self.get(*paths)
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            return None
-        return value.item() if isinstance(value, np.generic) else value
+    def number(self, *paths: str, low: float = -math.inf, high: float = math.inf) -> float | int | None:
+        """A finite number within [low, high] (values outside are treated as unrecorded), else None."""
+        value = _finite_number(self.get(*paths))
+        return value if value is not None and low <= value <= high else None
+
+
+def _finite_number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    value = value.item() if isinstance(value, np.generic) else value
+    return value if math.isfinite(value) else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -912,13 +921,23 @@ def _recover_generator(root: Any, state: dict[str, torch.Tensor], cfgs: _ConfigS
         recorded = (_snap_period(2 * math.pi / f64[0, -1].item()), _snap_period(2 * math.pi / f64[0, 0].item()))
     min_period, max_period = recorded
 
-    file_delta = cfgs.number("motion.motion_z_distance", "model.generator.motion.motion_z_distance")
+    file_delta = cfgs.number("motion.motion_z_distance", "model.generator.motion.motion_z_distance",
+                             low=1, high=_MAX_PLAUSIBLE_FRAMES)
     file_delta = int(file_delta) if file_delta is not None and float(file_delta).is_integer() else None
     default_delta = int(min_period) if float(min_period).is_integer() else 16
     delta = _pick("motion_z_distance", motion_z_distance, file_delta, default_delta, notes)
 
-    frames = cfgs.number("sampling.max_num_frames", "dataset.max_num_frames")
+    # G's sampling_dict is the resolved copy of the same settings, taken when the network was built.
+    sampling = _module_state(root, net).get("sampling_dict")
+    sampling = sampling if isinstance(sampling, Mapping) else {}
+    frames = cfgs.number("sampling.max_num_frames", "dataset.max_num_frames", low=1, high=_MAX_PLAUSIBLE_FRAMES)
     frames = int(frames) if frames is not None else None
+    built_with = sampling.get("max_num_frames")
+    built_with = int(built_with) if _is_int(built_with) and 1 <= built_with <= _MAX_PLAUSIBLE_FRAMES else None
+    if frames is not None and built_with is not None and frames != built_with:
+        notes.append(f"the pickled config says max_num_frames={frames}, G was built with {built_with}")
+    if frames is None:
+        frames = built_with
     if frames is None and d_state is not None and "time_encoder.const_embed.weight" in d_state:
         frames = d_state["time_encoder.const_embed.weight"].shape[0]
     max_frames = _pick("max_num_frames", max_num_frames, frames, 1024, notes)
@@ -963,27 +982,25 @@ def _pick_clamp(override, kwargs: Mapping, notes: list[str], what: str) -> float
 def _recover_discriminator(root: Any | None, state: dict[str, torch.Tensor] | None, g: GeneratorConfig,
                            cfgs: _ConfigSource, notes: list[str], source: str, *, num_fp16_res,
                            conv_clamp) -> DiscriminatorConfig:
-    frames_cfg = cfgs.number("sampling.num_frames_per_video")
+    frames_cfg = cfgs.number("sampling.num_frames_per_video", low=1, high=64)
     sampling_cfg = cfgs.get("sampling.type")
-    concat_cfg = cfgs.number("concat_res", "model.discriminator.concat_res")
-    div_cfg = cfgs.number("num_frames_div_factor", "model.discriminator.num_frames_div_factor")
+    concat_cfg = cfgs.number("concat_res", "model.discriminator.concat_res", low=4, high=g.resolution)
+    div_cfg = cfgs.number("num_frames_div_factor", "model.discriminator.num_frames_div_factor", low=1, high=64)
     if state is None:
         notes.append("the file has no D; its config is derived from G and the pickled config")
         fields = dict(resolution=g.resolution, c_dim=g.c_dim, img_channels=g.img_channels,
                       channel_base=g.channel_base, channel_max=g.channel_max, num_fp16_res=g.num_fp16_res,
                       conv_clamp=g.conv_clamp, max_num_frames=g.max_num_frames)
-        if frames_cfg:
-            fields["num_frames"] = int(frames_cfg)
-        if concat_cfg:
-            fields["concat_res"] = int(concat_cfg)
-        if div_cfg:
-            fields["num_frames_div_factor"] = int(div_cfg)
+        recorded = {"num_frames": frames_cfg, "concat_res": concat_cfg, "num_frames_div_factor": div_cfg}
+        recorded = {k: int(v) for k, v in recorded.items() if v is not None and float(v).is_integer()}
         if sampling_cfg in ("random", "uniform"):
-            fields["sampling_type"] = sampling_cfg
+            recorded["sampling_type"] = sampling_cfg
+        fields["concat_res"] = max(4, min(16, g.resolution // 2))  # the original's 16 where the model allows it
         try:
-            return DiscriminatorConfig(**fields)
+            return DiscriminatorConfig(**{**fields, **recorded})
         except ValueError as e:
-            raise SnapshotError(f"{source}: the derived discriminator config is invalid: {e}") from None
+            notes.append(f"the pickled D settings are unusable ({e}); D uses defaults")
+        return DiscriminatorConfig(**fields)
 
     net = "D"
     resolutions = sorted((int(m.group(1)) for k in state
@@ -1044,7 +1061,7 @@ def _recover_discriminator(root: Any | None, state: dict[str, torch.Tensor] | No
         epilogue = _init_kwargs(root).get("epilogue_kwargs")
         group = epilogue.get("mbstd_group_size") if isinstance(epilogue, Mapping) else None
     if not _is_int(group):
-        group = cfgs.number("mbstd_group_size", "model.discriminator.mbstd_group_size")
+        group = cfgs.number("mbstd_group_size", "model.discriminator.mbstd_group_size", low=1, high=1024)
     if not _is_int(group):
         group = 4
         notes.append("D minibatch-std group size is not recorded in the file; using 4")
@@ -1120,7 +1137,7 @@ def _convert(top: Any, path: Path, source: str, *, motion_z_distance, max_num_fr
     if not isinstance(top, dict):
         raise SnapshotError(f"{source}: not a StyleGAN-V snapshot: the pickle holds a {_describe(top)}, "
                             f"expected a dict with G_ema")
-    if "G_ema" not in top:
+    if top.get("G_ema") is None:
         keys = ", ".join(repr(k) for k in list(top)[:8]) or "none"
         raise SnapshotError(f"{source}: not a StyleGAN-V snapshot: missing G_ema (top-level keys: {keys})")
     roots = {name: top[name] for name in NET_NAMES if top.get(name) is not None}
@@ -1133,6 +1150,11 @@ def _convert(top: Any, path: Path, source: str, *, motion_z_distance, max_num_fr
     raw = {"G_ema": _collect_state_dict(roots["G_ema"], "G_ema")}
     _detect_legacy_generator(roots["G_ema"], raw["G_ema"], source)
     raw.update({name: _collect_state_dict(root, name) for name, root in roots.items() if name != "G_ema"})
+    # Every state-dict entry is copied to float32; views of one storage must not multiply a small file.
+    needed = sum(t.numel() for sd in raw.values() for t in sd.values()) * 4
+    if needed > 2 * path.stat().st_size + (1 << 20):
+        raise SnapshotError(f"{source}: the networks' tensors would need {needed} bytes, far more than the file "
+                            f"holds (tensors share storage); corrupt or hostile file")
     states = {name: {k: _clean_tensor(t, f"{source}: {name}.{k}") for k, t in sd.items()} for name, sd in raw.items()}
     del raw
 
@@ -1146,22 +1168,19 @@ def _convert(top: Any, path: Path, source: str, *, motion_z_distance, max_num_fr
     d_cfgs = _ConfigSource(d_cfg, g_state.get("cfg"), dataset_cfg)
 
     notes: list[str] = []
-    sampling = g_state.get("sampling_dict")
     g = _recover_generator(g_root, states["G_ema"], g_cfgs, notes, source, motion_z_distance=motion_z_distance,
                            max_num_frames=max_num_frames,
                            num_fp16_res=num_fp16_res, conv_clamp=conv_clamp, d_state=states.get("D"))
-    if (isinstance(sampling, Mapping) and _is_int(sampling.get("max_num_frames")) and max_num_frames is None
-            and sampling["max_num_frames"] != g.max_num_frames):
-        notes.append(f"G's sampling settings say max_num_frames={sampling['max_num_frames']}, the config "
-                     f"says {g.max_num_frames}")
     d = _recover_discriminator(d_root, states.get("D"), g, d_cfgs, notes, source, num_fp16_res=num_fp16_res,
                                conv_clamp=conv_clamp)
 
-    fps = _ConfigSource(dataset_cfg).number("fps")
+    fps = _ConfigSource(dataset_cfg).number("fps", low=1e-3, high=_MAX_PLAUSIBLE_FPS)
     if fps is None:
-        fps = g_cfgs.number("dataset.fps", "sampling.fps")
-    if fps is not None and not fps > 0:
-        fps = None
+        fps = g_cfgs.number("dataset.fps", "sampling.fps", low=1e-3, high=_MAX_PLAUSIBLE_FPS)
+    sampling = g_state.get("sampling_dict")
+    if fps is None and isinstance(sampling, Mapping):
+        fps = _finite_number(sampling.get("fps"))
+        fps = fps if fps is not None and 1e-3 <= fps <= _MAX_PLAUSIBLE_FPS else None
     fps = _pick("dataset_fps", dataset_fps, float(fps) if fps is not None else None, 25.0, notes)
     name = _ConfigSource(dataset_cfg).get("name")
     config = ModelConfig(generator=g, discriminator=d, dataset_fps=float(fps),

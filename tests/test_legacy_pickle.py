@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 
+from stylegan_v.config import DiscriminatorConfig, GeneratorConfig
 from stylegan_v.legacy_pickle import (
     LegacyLayoutError,
     OriginalSnapshot,
@@ -435,3 +436,57 @@ def test_interpolations_that_fan_out_do_not_hang(tmp_path, original_modules, sna
 def test_numpy_object_arrays_are_refused(tmp_path):
     path = _write(tmp_path / "np.pkl", {"G_ema": None, "vis": np.array([{"a": 1}], dtype=object)})
     _expect_refusal(path, "numpy")
+
+
+def test_shared_storage_cannot_multiply_a_small_file(tmp_path, original_modules):
+    big = torch.zeros(1 << 16)  # 256 KiB, referenced from many modules
+    modules = OrderedDict((f"m{i}", _Persistent("Module", dict(_module_state(), _parameters=OrderedDict(w=big))))
+                          for i in range(200))
+    g_ema = _Persistent("Generator", dict(_module_state(), _modules=modules))
+    path = _write(tmp_path / "views.pkl", {"G_ema": g_ema})
+    _expect_refusal(path, "far more than the file holds")
+
+
+def test_tensor_views_larger_than_their_storage_are_refused(tmp_path):
+    stretched = torch.zeros(1).as_strided((1 << 20,), (0,))  # 4 MiB when copied, 4 bytes stored
+    path = _write(tmp_path / "stride.pkl", {"G_ema": stretched})
+    _expect_refusal(path, "more elements than its storage")
+
+
+_VARIANTS = {
+    # Conditional, 2 frames per clip, no channel split at the concatenation, widths that vary with resolution.
+    "conditional": (dict(c_dim=7, channel_base=512, channel_max=64, z_dim=32, w_dim=48, motion_z_dim=24,
+                         motion_code_dim=40, time_enc_dim=8, min_period_len=32.0, max_period_len=512.0,
+                         mapping_layers=3),
+                    dict(c_dim=7, channel_base=512, channel_max=64, num_frames=2, concat_res=8,
+                         num_frames_div_factor=1, max_num_frames=512, time_embed_dim=16, mapping_layers=1)),
+    # Four frames, one time difference ("uniform" sampling), concatenation at 16 with a 4x split.
+    "uniform": (dict(resolution=32, channel_base=1024, channel_max=32, z_dim=16, w_dim=16, motion_z_dim=16,
+                     motion_code_dim=16, time_enc_dim=4, mapping_layers=1),
+                dict(resolution=32, channel_base=1024, channel_max=32, num_frames=4, concat_res=16,
+                     num_frames_div_factor=4, max_num_frames=100, time_embed_dim=8, sampling_type="uniform")),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(_VARIANTS))
+def test_config_recovery_round_trips_other_variants(tmp_path, original_modules, variant):
+    from stylegan_v.discriminator import Discriminator
+    from stylegan_v.generator import Generator
+
+    g_fields, d_fields = _VARIANTS[variant]
+    g_cfg = GeneratorConfig(**{"resolution": 16, **g_fields})
+    d_cfg = DiscriminatorConfig(**{"resolution": g_cfg.resolution, **d_fields})
+    torch.manual_seed(0)
+    g_state = Generator(g_cfg).state_dict()
+    d_state = Discriminator(d_cfg).state_dict()
+    assert [(k, tuple(v.shape)) for k, v in g_state.items()] == generator_state_shapes(g_cfg)
+    assert [(k, tuple(v.shape)) for k, v in d_state.items()] == discriminator_state_shapes(d_cfg)
+    g_kwargs = {"synthesis_kwargs": {"num_fp16_res": g_cfg.num_fp16_res, "conv_clamp": g_cfg.conv_clamp}}
+    d_kwargs = {"num_fp16_res": d_cfg.num_fp16_res, "conv_clamp": d_cfg.conv_clamp,
+                "epilogue_kwargs": {"mbstd_group_size": d_cfg.mbstd_group_size}}
+    top = {"G_ema": _tree(g_state, "Generator", _init_kwargs=g_kwargs),
+           "D": _tree(d_state, "Discriminator", _init_kwargs=d_kwargs)}
+    loaded = read_snapshot(_write(tmp_path / "variant.pkl", top), motion_z_distance=g_cfg.motion_z_distance,
+                           max_num_frames=g_cfg.max_num_frames, dataset_fps=25)
+    assert loaded.config.generator == g_cfg
+    assert loaded.config.discriminator == d_cfg
