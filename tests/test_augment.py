@@ -69,6 +69,15 @@ def test_resampling_matches_reference_upfirdn2d():
     assert torch.allclose(z[..., 3:-3, 3:-3], x[..., 3:-3, 3:-3], atol=1e-10)
 
 
+def test_loads_original_state_with_filter_bank():
+    pipe = AugmentPipe(BGC)
+    state = {"p": torch.tensor(0.25), "Hz_geom": pipe.Hz_geom.clone(), "Hz_fbank": torch.zeros(4, 16)}
+    pipe.load_state_dict(state)
+    assert float(pipe.p) == 0.25
+    with pytest.raises(RuntimeError, match="Unexpected"):
+        pipe.load_state_dict({**state, "bogus": torch.zeros(1)})
+
+
 def test_p_zero_is_exact_identity():
     pipe = AugmentPipe(BGC, p=0.0)
     x = torch.randn(6, 3, 16, 16)
@@ -154,6 +163,11 @@ def test_differentiable_including_r1_double_backward():
     assert grad.abs().sum() > 0
     grad.square().sum().backward()  # the R1 pattern: gradient penalty back to D's weights
     assert weight.grad is not None and torch.isfinite(weight.grad).all() and weight.grad.abs().sum() > 0
+    # Inside a bf16 autocast region the pipe still computes in the input's float32.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = pipe(x.detach(), num_frames=2, generator=gen(0))
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, pipe(x.detach(), num_frames=2, generator=gen(0)))
 
 
 def test_gradient_matches_finite_differences():

@@ -161,7 +161,19 @@ class AugmentPipe(torch.nn.Module):
         active = [k for k, v in asdict(self.cfg).items() if v and not k.endswith(("_max", "_std"))]
         return "ops=" + ",".join(active)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Original snapshots also carry `Hz_fbank` (the image-space filter bank of the
+        # unused 'filter' augmentation); it is a constant, so drop it instead of failing.
+        state_dict.pop(prefix + "Hz_fbank", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, images: torch.Tensor, num_frames: int = 1, generator: torch.Generator | None = None):
+        # Transform math runs in the input's precision even inside an autocast region
+        # (bf16 colour matrices would visibly quantise the image).
+        with torch.autocast(device_type=images.device.type, enabled=False):
+            return self._augment(images, num_frames, generator)
+
+    def _augment(self, images: torch.Tensor, num_frames: int, generator: torch.Generator | None) -> torch.Tensor:
         if images.ndim != 4:
             raise ValueError(f"AugmentPipe expects [B*F, C, H, W], got shape {tuple(images.shape)}")
         total, channels, height, width = images.shape
