@@ -443,6 +443,12 @@ def test_prepare_chunks_labels_and_cli(prepare_src, tmp_path, capsys):
     assert not (tmp_path / "bad_out").exists()
     with pytest.raises(ValueError, match="resolution"):
         prepare_mod.prepare(prepare_src, tmp_path / "r", prepare_mod.PrepareOptions(resolution=100000))
+    # A destination inside the source (re-running with --overwrite) is not read back as input.
+    inner = sub / "prepared"
+    for _ in range(2):
+        converted, _ = prepare_mod.prepare(sub, inner, prepare_mod.PrepareOptions(resolution=8), overwrite=True,
+                                           progress=False)
+        assert [r.source.name for r in converted] == ["a__clip", "b__clip"]
 
 
 # ---- progress ----------------------------------------------------------------------------

@@ -4,9 +4,10 @@ Layout: a directory or zip with one folder per video holding its frames
 (lexicographic order), optional `dataset.json` labels. Each draw returns a few
 frames of one video: uint8 [F, C, H, W], its label and the integer frame times.
 
-Determinism: every random choice comes from a numpy Generator passed in, and
-`VideoClipStream` derives those from (seed, rank, DataLoader worker), so a run
-is reproducible and data-parallel ranks see different samples.
+Determinism: every random choice comes from a numpy Generator passed in;
+`VideoClipStream` seeds one per position of its shuffled item sequence, so a
+run is reproducible whatever the number of DataLoader workers, and
+data-parallel ranks read disjoint positions.
 
     python -m training.dataset PATH    # prints a summary of a prepared dataset
 """
@@ -70,7 +71,7 @@ def sample_times(rng: np.random.Generator, video_len: int, sampling: FrameSampli
     a real number (float64), as for generated clips, while the gaps stay integers.
     Times are sorted and lie in [0, video_len - 1].
     """
-    F = sampling.num_frames
+    num_frames = sampling.num_frames
     if video_len < sampling.min_video_len():
         raise ValueError(f"video of {video_len} frames is too short for {sampling} (needs {sampling.min_video_len()})")
 
@@ -78,18 +79,19 @@ def sample_times(rng: np.random.Generator, video_len: int, sampling: FrameSampli
         # Real: integer in [0, free]; fake: real in [0, free).
         return float(rng.uniform(0.0, free)) if fractional else int(rng.integers(0, free + 1))
 
-    if F == 1:
+    if num_frames == 1:
         gaps = np.zeros(1, np.int64)
     elif sampling.mode == "random":
         spans = sampling._spans(video_len)
         span = spans[int(rng.integers(len(spans)))]
-        interior = rng.choice(np.arange(1, span), size=F - 2, replace=False) if F > 2 else np.zeros(0, np.int64)
+        # Both ends of the span plus distinct interior frames.
+        interior = rng.choice(np.arange(1, span), size=num_frames - 2, replace=False)
         gaps = np.sort(np.concatenate([[0, span], interior]).astype(np.int64))
     elif sampling.mode == "uniform":
-        step = int(rng.integers(1, max(1, min(sampling.max_dist, video_len // F)) + 1))
-        gaps = np.arange(F, dtype=np.int64) * step
+        step = int(rng.integers(1, max(1, min(sampling.max_dist, video_len // num_frames)) + 1))
+        gaps = np.arange(num_frames, dtype=np.int64) * step
     else:  # consecutive
-        gaps = np.arange(F, dtype=np.int64)
+        gaps = np.arange(num_frames, dtype=np.int64)
     start = offset(video_len - 1 - int(gaps[-1]))
     return (gaps + start) if not fractional else (gaps.astype(np.float64) + start)
 

@@ -69,8 +69,13 @@ def _safe_name(relative: str) -> str:
     return name or "video"
 
 
-def find_sources(src: Path) -> list[Source]:
-    """Every frame folder and candidate video file under `src`, in a stable order."""
+def find_sources(src: Path, exclude: tuple[Path, ...] = ()) -> list[Source]:
+    """Every frame folder and candidate video file under `src`, in a stable order.
+
+    Paths in `exclude` (the destination and its scratch files, when they lie
+    inside `src`) are not searched.
+    """
+    excluded = {p.resolve() for p in exclude}
     if src.is_file():
         return [Source(src, "video", _safe_name(src.stem), None)]
     if not src.is_dir():
@@ -90,9 +95,9 @@ def find_sources(src: Path) -> list[Source]:
         return parts[0] if len(parts) > 1 else None
 
     for folder, dirs, files in os.walk(src):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         folder_path = Path(folder)
-        files = sorted(f for f in files if not f.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (folder_path / d).resolve() not in excluded)
+        files = sorted(f for f in files if not f.startswith(".") and (folder_path / f).resolve() not in excluded)
         images = [f for f in files if is_image_name(f)]
         if images:
             relative = folder_path.relative_to(src).as_posix()
@@ -210,8 +215,9 @@ def prepare(
             raise ValueError(f"--{field_name.replace('_', '-')} must be >= 0")
     if options.min_frames < 1:
         raise ValueError("--min-frames must be >= 1")
-    src = Path(src)
-    sources = find_sources(src)
+    src, dest = Path(src), Path(dest)
+    scratch = tuple(dest.with_name(dest.name + suffix) for suffix in ("", ".partial", ".staging"))
+    sources = find_sources(src, exclude=scratch)
     if not sources:
         raise ValueError(f"{src}: found no videos or frame folders")
     if labels_from_dirs and any(s.label is None for s in sources):
