@@ -373,10 +373,14 @@ class AdaController:
         self.calls += 1
         if self.calls % self.interval != 0:
             return None
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         if self._sign_sum is None:
-            return None
+            if not distributed:
+                return None
+            # Every rank must join the all-reduce, even one that saw no reals this interval.
+            self._sign_sum = torch.zeros([], device=p.device)
         stats = torch.stack([self._sign_sum, torch.full_like(self._sign_sum, float(self._count))])
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if distributed:
             torch.distributed.all_reduce(stats)
         total, count = stats.tolist()
         self._sign_sum, self._count = None, 0
