@@ -17,11 +17,13 @@ alongside (resolving its `${...}` interpolations without OmegaConf).
 
 from __future__ import annotations
 
+import copyreg
 import errno
 import hashlib
 import io
 import math
 import pickle
+import pickletools
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -374,6 +376,21 @@ def _make_easydict_class(qualname: str) -> type:
     return type("EasyDict", (dict,), {"__init__": __init__, "__setstate__": __setstate__, "global_name": qualname})
 
 
+def _refuse_extension_opcodes(f, source: str) -> None:
+    """EXT opcodes name globals through copyreg's registry, whose cache can bypass `find_class`.
+
+    The registry is empty unless some library in this process filled it; only then is the stream scanned.
+    """
+    try:
+        for opcode, _, _ in pickletools.genops(f):
+            if opcode.name.startswith("EXT"):
+                raise SnapshotError(f"{source}: the pickle uses copyreg extension codes, which snapshots never do")
+    except SnapshotError:
+        raise
+    except Exception:
+        return  # malformed streams are reported by the unpickler itself
+
+
 def _unpickle(path: Path, source: str) -> Any:
     size = path.stat().st_size
     if size == 0:
@@ -389,10 +406,15 @@ def _unpickle(path: Path, source: str) -> Any:
             raise SnapshotError(f"{source}: not a pickle file (no protocol 2-5 pickle header); "
                                 f"expected an original StyleGAN-V network-snapshot .pkl")
         f.seek(0)
+        if copyreg._inverted_registry or copyreg._extension_cache:
+            _refuse_extension_opcodes(f, source)
+            f.seek(0)
         try:
             obj = _RestrictedUnpickler(f, source).load()
-        except SnapshotError:
-            raise
+        except SnapshotError as e:
+            if str(e).startswith(f"{source}:"):
+                raise
+            raise SnapshotError(f"{source}: {e}") from None
         except EOFError as e:
             raise SnapshotError(f"{source}: truncated file (the pickle ends early: {e})") from None
         except pickle.UnpicklingError as e:
@@ -1101,8 +1123,16 @@ def read_snapshot(path, *, motion_z_distance: int | None = None, max_num_frames:
                   conv_clamp: float | None = None) -> OriginalSnapshot:
     """Read an original StyleGAN-V `network-snapshot-*.pkl` without executing anything from it.
 
-    Keyword arguments override values the file records (or supply ones it does not record);
-    every value that was defaulted or overridden is listed in `OriginalSnapshot.notes`.
+    Shapes fix most of the config; the rest comes from the experiment config pickled with the
+    networks. Keyword arguments override what the file records, or supply what it does not:
+    `motion_z_distance` (default: min_period_len, as the original config interpolates it),
+    `max_num_frames` (default 1024; G only, D's is part of its weights), `dataset_fps` (default 25),
+    `num_fp16_res` and `conv_clamp` (for G and D; defaults 4 and 256). Every value that was
+    defaulted, overridden or found inconsistent is listed in `OriginalSnapshot.notes`.
+
+    Raises FileNotFoundError for a missing file, `LegacyLayoutError` for snapshots of the older
+    internal code base, and `SnapshotError` (a ValueError) for anything else that is not a usable
+    snapshot, including every global outside the allow-list.
     """
     path = Path(path)
     if not path.is_file():

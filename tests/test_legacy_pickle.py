@@ -490,3 +490,16 @@ def test_config_recovery_round_trips_other_variants(tmp_path, original_modules, 
                            max_num_frames=g_cfg.max_num_frames, dataset_fps=25)
     assert loaded.config.generator == g_cfg
     assert loaded.config.discriminator == d_cfg
+
+
+def test_copyreg_extension_codes_cannot_bypass_the_allow_list(tmp_path, monkeypatch):
+    import copyreg
+
+    # Some library in the process registered an extension code and another unpickler already resolved it.
+    monkeypatch.setitem(copyreg._inverted_registry, 240, ("posix", "system"))
+    monkeypatch.setitem(copyreg._extension_cache, 240, os.system)
+    sentinel = tmp_path / "pwned"
+    path = tmp_path / "ext.pkl"
+    path.write_bytes(b"\x80\x02\x82\xf0" + pickle.dumps((f"touch {sentinel}",), protocol=2)[2:-1] + b"R.")
+    _expect_refusal(path, "extension")
+    assert not sentinel.exists()
