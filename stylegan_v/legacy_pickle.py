@@ -193,11 +193,6 @@ _INERT_CLASSES = frozenset({
     "omegaconf.listconfig.ListConfig",
     "omegaconf.base.ContainerMetadata",
     "omegaconf.base.Metadata",
-    "omegaconf.nodes.AnyNode",
-    "omegaconf.nodes.StringNode",
-    "omegaconf.nodes.IntegerNode",
-    "omegaconf.nodes.FloatNode",
-    "omegaconf.nodes.BooleanNode",
     "training.layers.TemporalDifferenceEncoder",
     "src.training.layers.TemporalDifferenceEncoder",
     "torch.nn.modules.sparse.Embedding",
@@ -255,7 +250,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return self._defaultdict
         if qualname in _EASYDICTS:
             return self._class(qualname, _make_easydict_class)
-        if qualname in _INERT_CLASSES:
+        if qualname in _INERT_CLASSES or (module == "omegaconf.nodes" and name.isidentifier()):
+            # Every OmegaConf value-node type is inert data (any Enum value inside one is still refused).
             return self._class(qualname, _make_inert_class)
         if qualname in _TYPE_REFS:
             return _TypeRef(qualname)
