@@ -69,6 +69,18 @@ class LoadModel(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, ckpt_name: str, dtype: str) -> bool | str:
+        # ComfyUI 0.3.75 checks V3 combo values against nothing, so a bad name would only fail
+        # at run time; refuse it with the prompt (HTTP 400) instead.
+        problems = []
+        if ckpt_name not in model_files.checkpoint_names():
+            problems.append(f"ckpt_name '{ckpt_name}' is not in models/stylegan_v; pick one of the listed files "
+                            "(or put the checkpoint there and refresh)")
+        if dtype not in DTYPES:
+            problems.append(f"dtype '{dtype}' must be one of {', '.join(DTYPES)}")
+        return "; ".join(problems) or True
+
+    @classmethod
     def fingerprint_inputs(cls, ckpt_name: str, dtype: str) -> str:
         # The cache follows the file's content: replacing a file under the same name reloads it.
         return model_files.content_hash(model_files.checkpoint_path(ckpt_name))

@@ -47,6 +47,11 @@ class MakeTimeline(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, unit: str) -> bool | str:
+        # ComfyUI 0.3.75 does not check V3 combo values itself.
+        return True if unit in UNITS else f"unit '{unit}' must be one of {', '.join(UNITS)}"
+
+    @classmethod
     def execute(cls, model, fps: float, duration: float, unit: str, start_time: float, speed: float) -> io.NodeOutput:
         num_frames = frame_count(duration, unit, fps)
         if num_frames > MAX_FRAMES:

@@ -335,3 +335,13 @@ def test_interrupt_stops_a_long_render_between_chunks_and_leaves_no_file(comfy, 
     assert not mm.processing_interrupted()  # the flag was consumed by the check
     unit = comfy.output_dir / "unit"
     assert [name for name in (os.listdir(unit) if unit.exists() else []) if "interrupted" in name] == []
+
+
+def test_combo_values_are_validated_before_execution(comfy):
+    load, tl = comfy.nodes["StyleGANV_LoadModel"], comfy.nodes["StyleGANV_Timeline"]
+    assert load.validate_inputs(ckpt_name=DEMO_CHECKPOINT, dtype="fp16") is True
+    assert "ckpt_name 'nope.safetensors' is not in models/stylegan_v" in load.validate_inputs(
+        ckpt_name="nope.safetensors", dtype="auto")
+    assert "dtype 'fp8' must be one of auto, fp32, fp16, bf16" in load.validate_inputs(ckpt_name=DEMO_CHECKPOINT,
+                                                                                        dtype="fp8")
+    assert tl.validate_inputs(unit="frames") is True and "unit 'minutes'" in tl.validate_inputs(unit="minutes")

@@ -77,7 +77,7 @@ class HttpError(Exception):
 class ComfyServer:
     """One ComfyUI process on loopback; use as a context manager."""
 
-    def __init__(self, host: Host, work_dir: Path, *, extra_args: tuple[str, ...] = ()):
+    def __init__(self, host: Host, work_dir: Path, *, extra_args: tuple[str, ...] = (), env: dict | None = None):
         self.host = host
         self.work_dir = Path(work_dir)
         self.base_dir = self.work_dir / "base"
@@ -87,6 +87,7 @@ class ComfyServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = extra_args
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
 
     def _write_layout(self) -> Path:
@@ -107,7 +108,7 @@ class ComfyServer:
                "--disable-auto-launch", "--disable-api-nodes", "--base-directory", str(self.base_dir),
                "--database-url", "sqlite:///:memory:", "--extra-model-paths-config", str(config),
                *self.extra_args]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(cmd, cwd=self.host.comfy_dir, stdout=self._log, stderr=subprocess.STDOUT,
                                         env=env, start_new_session=True)

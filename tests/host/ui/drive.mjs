@@ -3,7 +3,8 @@
 // that every node type is known to the frontend, press "Queue", and report what the server
 // answered. The Python test reads the report and checks the outputs on disk.
 //
-// usage: node drive.mjs JOB.json    (JOB: {url, chromium, shots, pack, workflows: [paths]})
+// usage: node drive.mjs JOB.json
+//   JOB: {url, chromium, shots, pack, workflows: [paths], overrides: {name: {nodeType: {widget: value}}}}
 // prints one JSON object on the last line of stdout.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -76,6 +77,17 @@ try {
     page.on('pageerror', onError);
     await page.evaluate(async (wf) => window.app.loadGraphData(wf), workflow);
     await page.waitForTimeout(500);
+    // Edit widgets as a user would before pressing Run (CI shortens the long example).
+    result.overridden = await page.evaluate((changes) => {
+      const done = [];
+      for (const node of window.app.graph._nodes) {
+        for (const [name, value] of Object.entries(changes[node.type] ?? {})) {
+          const widget = node.widgets?.find((w) => w.name === name);
+          if (widget) { widget.value = value; widget.callback?.(value); done.push(`${node.type}.${name}=${value}`); }
+        }
+      }
+      return done;
+    }, job.overrides?.[name] ?? {});
     result.missing_in_frontend = await page.evaluate((wf) =>
       [...new Set(wf.nodes.map((n) => n.type))].filter((t) => !window.LiteGraph.registered_node_types[t]), workflow);
     result.loaded_types = await page.evaluate(() => window.app.graph._nodes.map((n) => n.type).sort());

@@ -1,0 +1,275 @@
+"""The pack inside a running ComfyUI 0.3.75 server: HTTP API and the real web frontend.
+
+One server (started once for this module) with the pack loaded from a custom_nodes folder
+named by --extra-model-paths-config, and small random-weight checkpoints in models/stylegan_v.
+The UI test loads every workflow in workflows/ in Debian's Chromium, presses Run, and checks
+the files the workflow wrote: frame count, frame rate and size.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import pickle
+import subprocess
+import time
+
+import av
+import pytest
+from PIL import Image
+
+from host.harness import REPO_ROOT, ComfyServer, HttpError, count, execution_error, require_host, status_messages
+from host.make_workflows import WORKFLOWS
+from host.models import DEMO_CHECKPOINT, make_checkpoint
+
+pytestmark = pytest.mark.host
+
+NODE_IDS = ["StyleGANV_LoadModel", "StyleGANV_SampleContent", "StyleGANV_SampleMotion", "StyleGANV_Timeline",
+            "StyleGANV_Render", "StyleGANV_RenderToFile"]
+WORKFLOW_FILES = sorted((REPO_ROOT / "workflows").glob("*.json"))
+LOADED = "Requested to load StyleGANVModel"  # ComfyUI's log line when it (re)loads our model
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    host = require_host()
+    work = tmp_path_factory.mktemp("comfy_server")
+    srv = ComfyServer(host, work, env={"STYLEGAN_V_CACHE": str(work / "svcache")})
+    srv.models_dir.mkdir(parents=True)
+    make_checkpoint(srv.models_dir / DEMO_CHECKPOINT)
+    (srv.models_dir / "corrupt.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not a header")
+    (srv.models_dir / "not_stylegan.pkl").write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    with srv:
+        failed = [line for line in srv.log_text().splitlines() if "IMPORT FAILED" in line and "stylegan-v" in line]
+        assert not failed, srv.log_tail()
+        yield srv
+
+
+def prompt(name: str, **timeline_inputs) -> dict:
+    """An example workflow's API prompt, with timeline inputs changed (e.g. shorter for CI)."""
+    p = copy.deepcopy(WORKFLOWS[name][0])
+    p["4"]["inputs"].update(timeline_inputs)
+    return p
+
+
+def decode_mp4(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return frames, float(stream.average_rate), (stream.width, stream.height), stream.codec_context.name, \
+            dict(container.metadata)
+
+
+def test_object_info_lists_every_node_with_its_schema(server):
+    info = server.get("/object_info")
+    for node_id in NODE_IDS:
+        node = info[node_id]
+        assert node["category"] == "StyleGAN-V" and node["python_module"] == "custom_nodes.stylegan-v"
+        assert node["description"] and node["display_name"]
+        for name, spec in {**node["input"]["required"], **node["input"].get("optional", {})}.items():
+            assert spec[1].get("tooltip"), f"{node_id}.{name}"
+        assert all(node["output_tooltips"]), node_id
+    ckpt = info["StyleGANV_LoadModel"]["input"]["required"]["ckpt_name"]
+    assert ckpt[0] == "COMBO"
+    assert sorted(ckpt[1]["options"]) == sorted([DEMO_CHECKPOINT, "corrupt.safetensors", "not_stylegan.pkl"])
+    assert info["StyleGANV_LoadModel"]["output"] == ["STYLEGAN_V_MODEL"]
+    assert info["StyleGANV_SampleContent"]["output"] == ["STYLEGAN_V_CONTENT"]
+    assert info["StyleGANV_SampleMotion"]["output"] == ["STYLEGAN_V_MOTION"]
+    assert info["StyleGANV_Timeline"]["output"] == ["STYLEGAN_V_TIMELINE"]
+    render = info["StyleGANV_Render"]
+    assert render["output"] == ["IMAGE", "FLOAT", "VIDEO"] and not render["output_node"]
+    assert render["input_order"]["required"] == ["model", "content", "motion", "timeline", "chunk_size",
+                                                 "grid_columns"]
+    to_file = info["StyleGANV_RenderToFile"]
+    assert to_file["output_node"] and to_file["input_order"]["required"][-2:] == ["crf", "filename_prefix"]
+    assert server.get("/object_info/StyleGANV_Render")["StyleGANV_Render"] == render
+
+
+def test_model_folder_is_registered(server):
+    assert "stylegan_v" in server.get("/models")
+    assert DEMO_CHECKPOINT in server.get("/models/stylegan_v")
+
+
+def test_workflows_are_served_as_templates(server):
+    names = sorted(p.stem for p in WORKFLOW_FILES)
+    assert len(names) >= 3
+    assert sorted(server.get("/api/workflow_templates")["stylegan-v"]) == names
+    for path in WORKFLOW_FILES:
+        assert server.get(f"/api/workflow_templates/stylegan-v/{path.name}") == json.loads(path.read_text())
+        assert path.with_suffix(".jpg").is_file(), f"{path.stem} has no thumbnail"
+
+
+def test_render_prompt_writes_video_and_resubmission_is_cached(server):
+    p = prompt("stylegan_v_basic_video", duration=1.0)
+    entry = server.run(p)
+    assert entry["status"]["status_str"] == "success", execution_error(entry) or server.log_tail()
+    (saved,) = entry["outputs"]["7"]["images"]
+    frames, fps, size, codec, metadata = decode_mp4(server.output_file(saved))
+    assert (frames, fps, size, codec) == (25, 25.0, (32, 32), "h264")
+    assert json.loads(metadata["prompt"])["5"]["class_type"] == "StyleGANV_Render"
+
+    started = time.monotonic()
+    again = server.run(p)
+    assert again["status"]["status_str"] == "success"
+    (cached,) = status_messages(again, "execution_cached")
+    assert sorted(cached["nodes"]) == sorted(p), "an identical prompt must be served from the cache"
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("node,inputs,name", [
+    ("5", {"chunk_size": 0}, "chunk_size"),
+    ("4", {"fps": 1000.0}, "fps"),
+    ("2", {"truncation_psi": 5.0}, "truncation_psi"),
+    ("2", {"batch_size": 0}, "batch_size"),
+    ("1", {"ckpt_name": "nope.safetensors"}, "ckpt_name"),
+    ("4", {"unit": "minutes"}, "unit"),
+])
+def test_invalid_inputs_are_refused_before_execution(server, node, inputs, name):
+    p = prompt("stylegan_v_basic_video")
+    p[node]["inputs"].update(inputs)
+    with pytest.raises(HttpError) as refused:
+        server.submit(p)
+    assert refused.value.status == 400
+    errors = refused.value.body["node_errors"][node]["errors"]
+    assert any(e["extra_info"].get("input_name") == name and name in e["details"] for e in errors), errors
+
+
+@pytest.mark.parametrize("ckpt,message", [
+    ("corrupt.safetensors", "'corrupt.safetensors' is not a usable StyleGAN-V checkpoint"),
+    ("not_stylegan.pkl", "'not_stylegan.pkl' is not a usable StyleGAN-V checkpoint"),
+])
+def test_bad_checkpoint_gives_a_node_error_and_the_server_keeps_serving(server, ckpt, message):
+    p = prompt("stylegan_v_basic_video", duration=0.2)
+    p["1"]["inputs"]["ckpt_name"] = ckpt
+    entry = server.run(p)
+    assert entry["status"]["status_str"] == "error"
+    (error,) = status_messages(entry, "execution_error")
+    assert error["node_id"] == "1" and message in error["exception_message"]
+    assert server.run(prompt("stylegan_v_basic_video", duration=0.2, start_time=1.0))["status"]["status_str"] \
+        == "success"
+
+
+def test_too_long_for_memory_says_to_render_to_file(server):
+    p = prompt("stylegan_v_basic_video", duration=1_000_000.0, unit="frames")  # x 64 videos: far too big
+    p["2"]["inputs"]["batch_size"] = p["3"]["inputs"]["batch_size"] = 64
+    entry = server.run(p)
+    (error,) = status_messages(entry, "execution_error")
+    assert error["node_id"] == "5" and "Render to File" in error["exception_message"]
+
+
+def test_interrupt_stops_a_long_render_promptly(server):
+    p = prompt("stylegan_v_long_video_to_file", duration=3600.0)
+    p["5"]["inputs"].update(filename_prefix="interrupted/long", chunk_size=2)
+    prompt_id = server.submit(p)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the render node itself runs
+        running = server.get("/queue")["queue_running"]
+        if running and running[0][1] == prompt_id and server.log_text().count(LOADED):
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
+    server.post("/interrupt", {})
+    interrupted_at = time.monotonic()
+    entry = server.wait(prompt_id, timeout=60)
+    assert time.monotonic() - interrupted_at < 10, "the render must stop between chunks"
+    assert entry["status"]["status_str"] == "error"
+    assert status_messages(entry, "execution_interrupted")
+    folder = server.output_dir / "interrupted"
+    assert not folder.exists() or os.listdir(folder) == [], "no partial file may be left"
+
+
+def test_free_unloads_the_model(server):
+    def render(seed):
+        p = prompt("stylegan_v_basic_video", duration=0.2)
+        p["2"]["inputs"]["seed"] = seed
+        entry = server.run(p)
+        assert entry["status"]["status_str"] == "success", execution_error(entry)
+
+    render(1001)
+    loads = count(LOADED, server.log_text())
+    render(1002)  # new content, same model: still loaded
+    assert count(LOADED, server.log_text()) == loads
+    server.post("/free", {"unload_models": True})
+    time.sleep(1.0)
+    render(1003)
+    assert count(LOADED, server.log_text()) == loads + 1, "after /free the model must be loaded again"
+
+
+# -- the real frontend ------------------------------------------------------------------------
+
+CI_TIMELINE = {"stylegan_v_long_video_to_file": {"duration": 2.0}}  # ten minutes is for users, not CI
+
+
+def widget_values(node: dict) -> dict:
+    """Widget name -> value for a UI-format node (the frontend adds a control value after seeds)."""
+    names = [i["name"] for i in node.get("inputs", []) if "widget" in i]
+    values, result = list(node["widgets_values"]), {}
+    for name in names:
+        result[name] = values.pop(0)
+        if name == "seed":
+            values.pop(0)
+    return result
+
+
+def expected_output(workflow: dict, overrides: dict) -> dict:
+    nodes = {n["type"]: widget_values(n) for n in workflow["nodes"]}
+    tl = {**nodes["StyleGANV_Timeline"], **overrides}
+    frames = math.ceil(tl["duration"] * tl["fps"] - 1e-6) if tl["unit"] == "seconds" else math.ceil(tl["duration"])
+    batch = nodes["StyleGANV_SampleContent"]["batch_size"]
+    render = nodes.get("StyleGANV_Render") or nodes["StyleGANV_RenderToFile"]
+    columns = min(render["grid_columns"], batch)
+    width, height = (32 * columns, 32 * math.ceil(batch / columns)) if columns else (32, 32)
+    videos = 1 if columns else batch
+    scale = nodes.get("ImageScaleBy", {}).get("scale_by", 1.0)
+    return {"frames": frames * (1 if columns or "StyleGANV_RenderToFile" in nodes else videos),
+            "fps": tl["fps"], "size": (round(width * scale), round(height * scale)),
+            "files": videos if "StyleGANV_RenderToFile" in nodes else 1}
+
+
+def saved_files(entry: dict) -> list[dict]:
+    return [item for out in entry["outputs"].values() for item in out.get("images", [])
+            if item.get("type") == "output"]
+
+
+def test_every_workflow_runs_from_the_real_frontend(server, tmp_path):
+    host = server.host
+    assert host.chromium is not None, "the host was built without Chromium (SKIP_UI=1)"
+    job = {"url": server.url, "chromium": str(host.chromium), "shots": str(tmp_path), "pack": "stylegan-v",
+           "workflows": [str(p) for p in WORKFLOW_FILES], "timeout_ms": 240_000,
+           "overrides": {name: {"StyleGANV_Timeline": values} for name, values in CI_TIMELINE.items()}}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    run = subprocess.run(["node", str(REPO_ROOT / "tests/host/ui/drive.mjs"), str(tmp_path / "job.json")],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+
+    assert sorted(report["templates"]["stylegan-v"]) == sorted(p.stem for p in WORKFLOW_FILES)
+    assert report["templates_entry_visible"], f"no 'stylegan-v' entry in the Templates browser ({tmp_path})"
+    assert all(report["templates_titles_visible"].values()), report["templates_titles_visible"]
+
+    for result, path in zip(report["workflows"], WORKFLOW_FILES):
+        name = result["name"]
+        assert result["missing_in_frontend"] == [] and not result["missing_dialog"], result
+        assert len(result["overridden"]) == len(CI_TIMELINE.get(name, {})), result["overridden"]
+        assert result["queue_response"]["status"] == 200, result["queue_response"]
+        assert result["status"] == "success", (name, server.log_tail())
+        entry = server.get(f"/history/{result['prompt_id']}")[result["prompt_id"]]
+        workflow = json.loads(path.read_text())
+        expected = expected_output(workflow, CI_TIMELINE.get(name, {}))
+        files = saved_files(entry)
+        assert len(files) == expected["files"], (name, files)
+        for item in files:
+            path_out = server.output_file(item)
+            assert path_out.is_file() and path_out.stat().st_size > 0
+            if path_out.suffix == ".webp":
+                with Image.open(path_out) as im:
+                    assert (im.n_frames, im.size) == (expected["frames"], expected["size"]), name
+                    assert abs(im.info["duration"] - 1000 / expected["fps"]) <= 1, name
+            else:
+                frames, fps, size, codec, metadata = decode_mp4(path_out)
+                assert (frames, fps, size, codec) == (expected["frames"], expected["fps"], expected["size"],
+                                                      "h264"), name
+                # Like ComfyUI's own savers: the workflow that made the file travels inside it.
+                assert json.loads(metadata["workflow"])["nodes"], f"{name}: no workflow in the mp4 metadata"
