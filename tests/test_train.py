@@ -1,0 +1,250 @@
+"""Trainer: a few real iterations, R1 correctness, augmentation inside the D pass, safe snapshots."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import stylegan_v
+from training import loss, snapshot
+from training.flops import iteration_cost
+from training.loop import RunOptions, Trainer, TrainingStopped
+from training.presets import TRAIN_PRESETS, train_preset
+
+
+@pytest.fixture(scope="module")
+def video_data(tmp_path_factory):
+    from training.procedural import write_dataset
+
+    root = tmp_path_factory.mktemp("data") / "clips"
+    write_dataset(str(root), num_videos=4, num_frames=40, resolution=32, seed=0, progress=False)
+    return root
+
+
+@pytest.fixture
+def one_thread():
+    # 2 shared cores: intra-op threads only spin against each other here.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _options(data, outdir, **kw) -> RunOptions:
+    base = dict(data=str(data), outdir=str(outdir), train=train_preset("tiny32"), workers=0, sample_kimg=0,
+                tensorboard=False, tick=1000.0)
+    base.update(kw)
+    return RunOptions(**base)
+
+
+def test_tiny_run_trains_and_exports_a_loadable_model(video_data, tmp_path, one_thread):
+    run = tmp_path / "run"
+    trainer = Trainer(_options(video_data, run, sample_kimg=1000.0, sample_videos=2, sample_frames=4))
+    G0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    D0 = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    counters = trainer.run(max_iterations=2)  # iteration 0 includes the lazy R1 step
+
+    assert counters.batch_idx == 2 and counters.cur_nframes == 2 * 4 * 3 and counters.cur_nvideos == 8
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    for key in ("Loss/G/loss", "Loss/D/loss", "Loss/r1_penalty", "sec_per_kimg", "kimg_per_s"):
+        assert math.isfinite(stats[-1][key]), key
+    assert any(not torch.equal(G0[k], v) for k, v in trainer.G.state_dict().items())
+    assert any(not torch.equal(D0[k], v) for k, v in trainer.D.state_dict().items())
+
+    export = run / snapshot.export_name(counters.cur_nframes)
+    G = stylegan_v.load(export)
+    assert G.model_config == trainer.model and G.model_config.dataset_fps == trainer.model.dataset_fps
+    assert json.loads(G.checkpoint_metadata["provenance"])["preset"] == "tiny32"
+    for name, net in (("G_ema", trainer.G_ema), ("G", trainer.G), ("D", trainer.D)):
+        loaded = stylegan_v.load(run / snapshot.state_name(counters.cur_nframes), net=name)
+        for key, value in net.state_dict().items():
+            assert torch.equal(loaded.state_dict()[key], value.cpu()), (name, key)
+    frames = stylegan_v.render.render(G, stylegan_v.render.sample_content(G, 0, 1),
+                                      stylegan_v.render.MotionSeed(0, 1), torch.arange(3.0))
+    assert frames.shape == (1, 3, 3, 32, 32) and torch.isfinite(frames).all()
+    assert (run / f"samples-{snapshot.kimg_tag(counters.cur_nframes)}.mp4").stat().st_size > 0
+
+
+def test_ema_without_rampup_follows_the_half_life(video_data, tmp_path, one_thread):
+    preset = dataclasses.replace(train_preset("tiny32"), ema_kimg=0.01, ema_rampup=None)
+    trainer = Trainer(_options(video_data, tmp_path / "run", train=preset))
+    trainer.counters.cur_nvideos = 100
+    for p in trainer.G.parameters():
+        p.data.fill_(1.0)
+    for p in trainer.G_ema.parameters():
+        p.data.fill_(0.0)
+    trainer.update_ema()
+    beta = 0.5 ** (4 / 10.0)  # batch 4 videos, half-life 10 videos
+    assert torch.allclose(next(trainer.G_ema.parameters()), torch.tensor(1 - beta))
+
+
+def test_optimizer_settings_match_the_original(video_data, tmp_path, one_thread):
+    trainer = Trainer(_options(video_data, tmp_path / "run"))
+    g, d = trainer.G_opt.param_groups[0], trainer.D_opt.param_groups[0]
+    # Spec 4.3: G lr 0.0025 * 4/5, beta2 0.99^(4/5); D lr 0.0025 * 16/17, beta2 0.99^(16/17).
+    assert g["lr"] == pytest.approx(0.002) and g["betas"][1] == pytest.approx(0.991992, abs=1e-6)
+    assert d["lr"] == pytest.approx(0.0023529, abs=1e-7) and d["betas"][1] == pytest.approx(0.990585, abs=1e-6)
+    assert g["betas"][0] == 0.0 and d["betas"][0] == 0.0
+    assert trainer.gamma == pytest.approx(0.0002 * 32**2 / 4)
+    assert TRAIN_PRESETS["ffs256"].gamma(256) == pytest.approx(0.2048)
+    assert TRAIN_PRESETS["mead1024"].gamma(1024) == pytest.approx(3.2768)
+
+
+def test_r1_penalty_matches_the_closed_form():
+    # D_b = a * sum_{f,pixels} x^2 + w . x  ->  dD_b/dx = 2 a x + w, per frame.
+    torch.manual_seed(0)
+    B, F_, C, H, W = 2, 3, 3, 4, 4
+    a = torch.tensor(0.7, requires_grad=True)
+    w = torch.randn(C, H, W)
+
+    def D(frames, c, t):
+        per_frame = a * frames.square().sum([1, 2, 3]) + (frames * w).sum([1, 2, 3])
+        return per_frame.reshape(-1, F_).sum(1)
+
+    x = torch.randn(B * F_, C, H, W)
+    t = torch.arange(F_).repeat(B, 1)
+    penalty, _ = loss.r1_penalty(D, x, None, t)
+    expected = (2 * a.detach() * x + w).square().sum([1, 2, 3]).reshape(B, F_).mean(1)
+    assert torch.allclose(penalty, expected, rtol=1e-5)
+
+    # Its gradient w.r.t. D's parameter (the double backward) against the analytic derivative.
+    gamma, interval = 0.5, 16
+    value, _ = loss.r1_loss(D, x, None, t, gamma, interval)
+    (grad_a,) = torch.autograd.grad(value, a)
+    g = 2 * a.detach() * x + w
+    d_penalty = (2 * g * 2 * x).sum([1, 2, 3]).reshape(B, F_).mean(1)
+    assert grad_a.item() == pytest.approx((d_penalty.mean() * gamma / 2 * interval).item(), rel=1e-5)
+
+
+def test_r1_double_backward_matches_finite_differences():
+    # A smooth float64 stand-in with D's structure (per-frame convs, clip-level head), so
+    # central differences are exact to ~1e-8; the real D has lrelu/clamp kinks and
+    # float32 internals, where differences in the parameters are not meaningful.
+    torch.manual_seed(0)
+    B, F_ = 2, 3
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1).double()
+    head = torch.nn.Linear(F_ * 4 * 8 * 8, 1).double()
+
+    def D(frames, c, t):
+        h = torch.nn.functional.softplus(conv(frames))
+        h = torch.nn.functional.avg_pool2d(h, 2)
+        return head(h.reshape(B, -1)).squeeze(1) * (1 + t.double().mean(1) * 0.1)
+
+    x = torch.randn(B * F_, 3, 16, 16, dtype=torch.float64)
+    t = torch.tensor([[0, 1, 3], [2, 4, 8]])
+
+    def value() -> torch.Tensor:
+        return loss.r1_loss(D, x, None, t, gamma=0.3, interval=16)[0]
+
+    grads = torch.autograd.grad(value(), [conv.weight, head.weight])
+    for param, grad in zip([conv.weight, head.weight], grads):
+        direction = torch.randn_like(param)
+        eps = 1e-6
+        original = param.data.clone()
+        param.data = original + eps * direction
+        plus = value().item()
+        param.data = original - eps * direction
+        minus = value().item()
+        param.data = original
+        assert (grad * direction).sum().item() == pytest.approx((plus - minus) / (2 * eps), rel=1e-5)
+
+
+def test_r1_through_the_real_discriminator_is_finite_and_reaches_every_frame():
+    torch.manual_seed(0)
+    D = stylegan_v.Discriminator(stylegan_v.preset("tiny32").discriminator)
+    x = torch.randn(4 * 3, 3, 32, 32)
+    penalty, logits = loss.r1_penalty(D, x, torch.zeros(4, 0), torch.tensor([[0, 1, 3]] * 4))
+    assert penalty.shape == (4,) and logits.shape == (4,)
+    assert torch.isfinite(penalty).all() and (penalty > 0).all()
+    (grad,) = torch.autograd.grad(penalty.sum(), D.b32.conv0.weight)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_augmentation_is_shared_by_the_frames_of_a_clip_inside_the_d_pass():
+    from training.augment import AugmentPipe
+
+    torch.manual_seed(0)
+    B, F_ = 4, 3
+    one = torch.rand(B, 1, 3, 16, 16) * 2 - 1
+    frames = one.expand(B, F_, 3, 16, 16).reshape(B * F_, 3, 16, 16)  # every clip: one frame repeated
+    seen = {}
+
+    def D(x, c, t):
+        seen["x"] = x
+        return x.mean([1, 2, 3]).reshape(B, F_).mean(1)
+
+    pipe = AugmentPipe(p=1.0)
+    loss.run_D(D, frames, None, torch.zeros(B, F_), augment=pipe)
+    out = seen["x"].reshape(B, F_, 3, 16, 16)
+    assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 0], out[:, 2])
+    assert not torch.allclose(out[:, 0], one[:, 0])  # p=1 really augmented
+
+
+def test_flop_model_matches_the_reference_figures():
+    # performance_notes 1b: G 30.48 and D 29.22 GFLOP per 256^2 frame (incl. ~1% FIR we do not count).
+    cost = iteration_cost(stylegan_v.preset("ffs256"), batch=64)
+    assert cost.g_frame / 1e9 == pytest.approx(30.48, rel=0.02)
+    assert cost.d_frame / 1e9 == pytest.approx(29.22, rel=0.02)
+    assert cost.per_iteration / 1e12 == pytest.approx(70.5, rel=0.02)
+
+
+def test_failed_snapshot_write_keeps_the_last_good_one(video_data, tmp_path, one_thread, monkeypatch):
+    run = tmp_path / "run"
+    trainer = Trainer(_options(video_data, run))
+    trainer.run(max_iterations=1)
+    good = snapshot.find_latest(run)
+    before = good.read_bytes()
+
+    import safetensors.torch
+
+    def disk_full(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
+    trainer.train_step(trainer._loader())
+    with pytest.raises(TrainingStopped, match="No space left on device.*last good snapshot .* is intact"):
+        trainer.save_snapshot()
+    assert snapshot.find_latest(run) == good and good.read_bytes() == before
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    tensors, state, _ = snapshot.load_training_state(good)
+    assert state["counters"]["batch_idx"] == 1
+    stylegan_v.load(good, net="D")
+
+
+def test_unwritable_output_folder_is_named(video_data, tmp_path, monkeypatch):
+    import training.loop as loop_module
+
+    def refuse(self, *a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(loop_module.Path, "write_bytes", refuse)
+    with pytest.raises(TrainingStopped, match="not writable: Permission denied"):
+        Trainer(_options(video_data, tmp_path / "ro"))
+
+
+def test_existing_run_needs_resume(video_data, tmp_path, one_thread):
+    run = tmp_path / "run"
+    Trainer(_options(video_data, run)).run(max_iterations=1)
+    with pytest.raises(ValueError, match="--resume latest"):
+        Trainer(_options(video_data, run))
+    with pytest.raises(FileNotFoundError, match="no training snapshot"):
+        Trainer(_options(video_data, tmp_path / "empty", resume="latest"))
+
+
+def test_fake_timestamps_follow_the_sparse_sampling(video_data, tmp_path, one_thread):
+    trainer = Trainer(_options(video_data, tmp_path / "run"))
+    _, _, t = trainer._fake_inputs()
+    t = t.numpy()
+    gaps = np.diff(t, axis=1)
+    assert t.dtype == np.float64 and (t >= 0).all() and (t <= 39).all()
+    assert np.allclose(gaps, np.round(gaps)) and (gaps >= 1).all()
+    spans = t[:, -1] - t[:, 0]
+    assert set(np.round(spans).astype(int)) <= {2, 4, 8, 16, 32}
