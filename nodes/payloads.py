@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from comfy_api.latest import io
 
+from stylegan_v.content import ContentSchedule
+
 ModelType = io.Custom("STYLEGAN_V_MODEL")
 ContentType = io.Custom("STYLEGAN_V_CONTENT")
 MotionType = io.Custom("STYLEGAN_V_MOTION")
@@ -21,13 +23,22 @@ TimelineType = io.Custom("STYLEGAN_V_TIMELINE")
 class Content:
     """What each video shows: its w latents, and the class label for conditional models."""
 
-    ws: torch.Tensor  # [B, num_ws, w_dim], on the intermediate device
+    # [B, num_ws, w_dim] on the intermediate device, or a stylegan_v.content.ContentSchedule
+    # (ws changing over the timeline: morphs, directions with keyframed strength)
+    ws: torch.Tensor | ContentSchedule
     c: torch.Tensor | None  # [B, c_dim] one-hot, None for unconditional models
     model_fingerprint: str  # content hash of the checkpoint the latents were sampled from
 
     @property
     def batch_size(self) -> int:
-        return self.ws.shape[0]
+        return self.ws.shape[0] if isinstance(self.ws, torch.Tensor) else self.ws.batch_size
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        """(num_ws, w_dim) of the latents."""
+        if isinstance(self.ws, torch.Tensor):
+            return tuple(self.ws.shape[1:])
+        return tuple(self.ws.ws_for(torch.zeros(1, dtype=torch.long)).shape[2:])
 
 
 @dataclass(frozen=True)

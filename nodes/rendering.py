@@ -61,8 +61,8 @@ def output_geometry(generator, batch: int, grid_columns: int) -> tuple[int, int,
 def check_compatible(generator, content: Content, motion: render.MotionSeed) -> int:
     """The batch size the inputs render, or an error naming the mismatch."""
     expected = (generator.num_ws, generator.w_dim)
-    if tuple(content.ws.shape[1:]) != expected or (generator.c_dim and content.c is None):
-        raise ValueError(f"the content was sampled from another model (latents {list(content.ws.shape[1:])}, this "
+    if content.latent_shape != expected or (generator.c_dim and content.c is None):
+        raise ValueError(f"the content was sampled from another model (latents {list(content.latent_shape)}, this "
                          f"model needs {list(expected)}); connect Sample Content to the same Load Model node.")
     b, m = content.batch_size, motion.batch_size
     if b != m and 1 not in (b, m):
