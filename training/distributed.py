@@ -89,6 +89,18 @@ def reduce_gradients(params: list[torch.nn.Parameter], finite: bool = True) -> N
         p.grad.copy_(g.view_as(p.grad))
 
 
+@torch.no_grad()
+def average_tensors(tensors: list[torch.Tensor]) -> None:
+    """In-place mean over ranks (one flat all-reduce)."""
+    if not active() or not tensors:
+        return
+    flat = torch.cat([t.reshape(-1).float() for t in tensors])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for t, v in zip(tensors, flat.split([t.numel() for t in tensors])):
+        t.copy_(v.view_as(t))
+
+
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if active():
         dist.all_reduce(tensor)

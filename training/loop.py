@@ -242,6 +242,7 @@ class Trainer:
             G.to(memory_format=torch.channels_last)
             D.to(memory_format=torch.channels_last)
         self.G, self.D, self.G_ema = G, D, G_ema
+        self.w_avg_buffers = [b for name, b in G.named_buffers() if name.endswith("w_avg")]
         self.G_fwd, self.D_fwd = G, D
         if self.use_compile:
             # R1 needs a double backward, which compiled graphs do not support: it
@@ -417,6 +418,10 @@ class Trainer:
         self.d_main(reals)
         if self.counters.batch_idx % self.train.d_reg_interval == 0 and self.gamma > 0:
             self.d_reg(reals)
+        # G's w_avg moves with each rank's own latents. The update is linear, so the mean
+        # over ranks equals the single-process value for the whole batch (the original
+        # lets the copies drift apart and saves rank 0's).
+        distributed.average_tensors(self.w_avg_buffers)
         self.update_ema()
         c = self.counters
         c.batch_idx += 1
@@ -677,15 +682,18 @@ class Trainer:
 
     def verify_replicas(self) -> dict[str, list[list[float]]]:
         """Checksums of G, D, G_ema on every rank; raises if any rank differs."""
-        sums = {name: distributed.module_checksum(net).tolist()
-                for name, net in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema))}
+        nets = [("G", self.G), ("D", self.D), ("G_ema", self.G_ema)]
+        if self.augment_pipe is not None:
+            nets.append(("augment", self.augment_pipe))
+        sums = {name: distributed.module_checksum(net).tolist() for name, net in nets}
         everyone = distributed.gather_objects(sums)
         for name in sums:
             values = [s[name] for s in everyone]
             if any(v != values[0] for v in values):
                 raise RuntimeError(f"replicas differ after training: {name} checksums {values}")
         if self.dist.is_main:
-            print(f"replicas identical on {len(everyone)} process(es)", flush=True)
+            sums_text = ", ".join(f"{name} {values[0]:.6e}" for name, values in sums.items())
+            print(f"replicas identical on {len(everyone)} process(es): {sums_text}", flush=True)
         return {name: [s[name] for s in everyone] for name in sums}
 
 
