@@ -1,0 +1,125 @@
+"""Training speed of a preset: sec/kimg, kimg/s, MFU, peak memory (compute only, synthetic real clips).
+
+    python -m training.benchmark --preset ffs256 [--batch 16] [--iters 20] [--warmup 5]
+                                 [--device cuda] [--precision bf16] [--compile | --no-compile]
+
+Runs the real training step (Gmain, Dmain, lazy R1 every 16 iterations, EMA,
+ADA) on random clips, so data loading is excluded. kimg counts frames, as in
+training. MFU uses the layer-shape FLOP model in training.flops against the
+device's dense bf16 peak (or --peak-tflops).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+
+import torch
+
+from training.presets import TRAIN_PRESETS, train_preset
+
+
+def _synthetic_clips(trainer, seed: int):
+    """Endless collated batches shaped like the data loader's, drawn on the host."""
+    g = trainer.model.generator
+    f = trainer.model.discriminator.num_frames
+    gen = torch.Generator().manual_seed(seed)
+    n = trainer.batch_gpu
+    while True:
+        frames = torch.randint(0, 256, (n, f, g.img_channels, g.resolution, g.resolution), dtype=torch.uint8,
+                               generator=gen)
+        times = torch.tensor([[0, 1, 3][:f] if f <= 3 else list(range(f))] * n, dtype=torch.int64)
+        label = torch.zeros(n, g.c_dim)
+        if g.c_dim:
+            label[torch.arange(n), torch.randint(0, g.c_dim, (n,), generator=gen)] = 1
+        yield {"frames": frames, "label": label, "times": times}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.benchmark", description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", required=True, choices=sorted(TRAIN_PRESETS))
+    p.add_argument("--batch", type=int, help="videos per iteration (default: preset)")
+    p.add_argument("--batch-gpu", type=int)
+    p.add_argument("--iters", type=int, default=20, help="timed iterations")
+    p.add_argument("--warmup", type=int, default=5, help="untimed iterations first (compile, cudnn autotune)")
+    p.add_argument("--device", choices=("cuda", "cpu"))
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--aug", choices=("ada", "fixed", "none"), default="ada")
+    p.add_argument("--p", type=float, default=0.2, help="augmentation probability during the benchmark")
+    p.add_argument("--peak-tflops", type=float)
+    p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from training import distributed
+    from training.loop import RunOptions, Trainer
+
+    train = train_preset(args.preset).with_overrides(batch=args.batch, augment=args.aug, augment_p=args.p)
+    model = train.model_config()
+    with tempfile.TemporaryDirectory(prefix="sgv-bench-") as tmp:
+        # A two-video dataset only so that the trainer can be built (labels, fake-time lengths).
+        _write_data(f"{tmp}/data", model.generator.resolution, model.generator.c_dim)
+        opts = RunOptions(data=f"{tmp}/data", outdir=f"{tmp}/run", train=train, device=args.device,
+                          precision=args.precision, compile=args.compile, channels_last=args.channels_last,
+                          batch_gpu=args.batch_gpu, workers=0, sample_kimg=0, tensorboard=False)
+        trainer = Trainer(opts, distributed.init(args.device))
+        trainer.log.close()
+        cuda = trainer.device.type == "cuda"
+        clips = _synthetic_clips(trainer, seed=0)
+
+        def sync():
+            if cuda:
+                torch.cuda.synchronize(trainer.device)
+
+        for _ in range(args.warmup):
+            trainer.train_step(clips)
+        sync()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(trainer.device)
+        start = time.perf_counter()
+        for _ in range(args.iters):
+            trainer.train_step(clips)
+        sync()
+        seconds = time.perf_counter() - start
+
+    frames = args.iters * trainer.train.batch * model.discriminator.num_frames
+    sec_per_kimg = seconds / (frames / 1000)
+    flops = trainer.cost.per_iteration * args.iters / seconds
+    peak = args.peak_tflops * 1e12 if args.peak_tflops else trainer.peak
+    mem = (torch.cuda.max_memory_allocated(trainer.device) / 2**30 if cuda
+           else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    device = torch.cuda.get_device_name(trainer.device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"preset {args.preset} ({model.generator.resolution}x{model.generator.resolution}), batch "
+          f"{trainer.train.batch} videos x {model.discriminator.num_frames} frames, {device}, precision "
+          f"{trainer.precision}, compile {'on' if trainer.use_compile else 'off'}, channels_last "
+          f"{'on' if trainer.channels_last else 'off'}, augment p {args.p if args.aug != 'none' else 0}")
+    print(f"{args.iters} iterations in {seconds:.2f} s: {seconds / args.iters * 1000:.1f} ms/iter, "
+          f"sec/kimg {sec_per_kimg:.3f}, kimg/s {1 / sec_per_kimg:.4f}, {flops / 1e12:.2f} TFLOP/s "
+          f"({trainer.cost.per_frame / 1e9:.1f} GFLOP per frame), "
+          f"MFU {f'{100 * flops / peak:.1f}%' if peak else 'n/a (pass --peak-tflops)'}, "
+          f"peak {'GPU' if cuda else 'process'} memory {mem:.2f} GiB")
+    return 0
+
+
+def _write_data(root: str, resolution: int, c_dim: int) -> None:
+    """Two procedural videos; for conditional presets a dataset.json whose int labels span c_dim classes."""
+    import json
+    from pathlib import Path
+
+    from training.layout import frame_name
+    from training.procedural import video_name, write_dataset
+
+    write_dataset(root, num_videos=2, num_frames=40, resolution=resolution, progress=False)
+    if c_dim:
+        labels = {f"{video_name(0)}/{frame_name(0)}": 0, f"{video_name(1)}/{frame_name(0)}": c_dim - 1}
+        Path(root, "dataset.json").write_text(json.dumps({"labels": labels}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
