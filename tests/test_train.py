@@ -248,3 +248,27 @@ def test_fake_timestamps_follow_the_sparse_sampling(video_data, tmp_path, one_th
     assert np.allclose(gaps, np.round(gaps)) and (gaps >= 1).all()
     spans = t[:, -1] - t[:, 0]
     assert set(np.round(spans).astype(int)) <= {2, 4, 8, 16, 32}
+
+
+def test_metrics_hook_keeps_the_best_snapshot_by_fvd(video_data, tmp_path, one_thread, monkeypatch):
+    import training.metrics
+
+    scores = iter([50.0, 80.0, 20.0])
+    calls = []
+
+    def fake_evaluate(G, real_data_path, metrics, **kwargs):
+        calls.append((real_data_path, list(metrics), kwargs["num"]))
+        return {"fvd64_16f": next(scores), "details": {"fvd64_16f": {"num_fake": 64}}}
+
+    monkeypatch.setattr(training.metrics, "evaluate", fake_evaluate)
+    run = tmp_path / "run"
+    trainer = Trainer(_options(video_data, run, snap=0.012, tick=0.012, metrics=("fvd2048_16f",), metrics_num=64,
+                               keep=0))
+    trainer.run(max_iterations=3)  # a snapshot and an evaluation after every iteration
+    assert calls == [(str(video_data), ["fvd2048_16f"], 64)] * 3
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [h["results"]["fvd64_16f"] for h in history] == [50.0, 80.0, 20.0]
+    best = json.loads((run / "best.json").read_text())
+    assert best["value"] == 20.0 and best["snapshot"] == snapshot.export_name(36)
+    assert (run / snapshot.BEST_EXPORT).read_bytes() == (run / snapshot.export_name(36)).read_bytes()
+    assert trainer.best == best

@@ -66,6 +66,7 @@ class RunOptions:
     sample_frames: int = 64
     metrics: tuple[str, ...] = ()
     metrics_kimg: float | None = None   # None: with snapshots
+    metrics_num: int | None = None      # smaller sample count for quick looks (named honestly by the metric)
     peak_tflops: float | None = None    # for MFU when the device is not in flops.PEAK_TFLOPS
     tensorboard: bool = True
     verify_replicas: bool = False       # compare parameter checksums across ranks at the end
@@ -480,7 +481,8 @@ class Trainer:
             f"{self.model.discriminator.num_frames} frames ({self.batch_gpu} per forward, {self.rounds} round(s)), "
             f"precision {self.precision}, compile {'on' if self.use_compile else 'off'}, "
             f"R1 gamma {self.gamma:g}, {gflop:.1f} GFLOP per frame")
-        self.log.print(f"data: {self.opts.data}: {self.dataset.num_videos} videos{' (+ mirrored)' if self.train.mirror else ''}; "
+        mirrored = " (+ mirrored)" if self.train.mirror else ""
+        self.log.print(f"data: {self.opts.data}: {self.dataset.num_videos} videos{mirrored}; "
                        f"output: {self.outdir}; from kimg {self.counters.cur_nframes / 1000:.1f} "
                        f"to {self.train.total_kimg:g}")
 
@@ -624,7 +626,8 @@ class Trainer:
             self.counters.data_items = int(state["rng"][rank]["data_items"])
         else:
             # Another world size: per-rank streams cannot be matched; reseed from the position.
-            torch.manual_seed(int(np.random.SeedSequence([self.seed, rank, self.counters.batch_idx]).generate_state(1)[0]))
+            position = np.random.SeedSequence([self.seed, rank, self.counters.batch_idx])
+            torch.manual_seed(int(position.generate_state(1)[0]))
             self.np_rng = np.random.default_rng([self.seed, rank, self.counters.batch_idx])
             self.counters.data_items = self.counters.cur_nvideos // self.dist.world_size
         if self.dist.is_main:
@@ -654,13 +657,21 @@ class Trainer:
     def evaluate_metrics(self, export: Path | None) -> dict:
         """Run the metrics hook on G_ema (every rank calls; metrics may shard work) and track the best FVD."""
         try:
-            from training.metrics import evaluate
+            from training.metrics import MissingMetricsExtra, evaluate
         except ImportError as e:
             if self.dist.is_main:
                 self.log.print(f"metrics requested but unavailable ({e}); skipping")
             return {}
-        results = evaluate(self.G_ema, self.opts.data, metrics=list(self.opts.metrics), device=self.device,
-                           rank=self.dist.rank, world_size=self.dist.world_size)
+        try:
+            results = evaluate(self.G_ema, self.opts.data, metrics=list(self.opts.metrics),
+                               num=self.opts.metrics_num, device=self.device, seed=self.seed, rank=self.dist.rank,
+                               world_size=self.dist.world_size)
+        except MissingMetricsExtra as e:
+            # Metrics are optional: say why once and keep training.
+            self.opts = dataclasses.replace(self.opts, metrics=())
+            if self.dist.is_main:
+                self.log.print(f"metrics disabled: {e}")
+            return {}
         if not self.dist.is_main:
             return results
         kimg = self.counters.cur_nframes / 1000
@@ -669,9 +680,10 @@ class Trainer:
             f.write(json.dumps(entry) + "\n")
         self.log.print("metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()
                                                if isinstance(v, (int, float))))
+        # The first FVD requested decides the best snapshot (results keep the requested order).
         fvd = {k: v for k, v in results.items() if k.lower().startswith("fvd") and isinstance(v, (int, float))}
         if fvd and export is not None:
-            key = sorted(fvd)[0]
+            key = next(iter(fvd))
             if not self.best or fvd[key] < self.best.get("value", math.inf):
                 self.best = {"metric": key, "value": fvd[key], "kimg": kimg, "snapshot": export.name}
                 snapshot.atomic_write(self.outdir / snapshot.BEST_EXPORT,

@@ -133,4 +133,5 @@ def train_preset(name: str) -> TrainPreset:
     try:
         return TRAIN_PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown training preset {name!r}; choose one of: {', '.join(sorted(TRAIN_PRESETS))}") from None
+        choices = ", ".join(sorted(TRAIN_PRESETS))
+        raise ValueError(f"unknown training preset {name!r}; choose one of: {choices}") from None

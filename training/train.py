@@ -59,11 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-kimg", type=float, help="sample video every this many kimg (default: --snap; 0: never)")
     p.add_argument("--sample-videos", type=int, default=16)
     p.add_argument("--sample-frames", type=int, default=64)
-    p.add_argument("--metrics", default="", help="comma-separated metrics for the hook, e.g. fvd2048_16f (default none)")
+    p.add_argument("--metrics", default="",
+                   help="comma-separated metrics, e.g. fvd2048_16f,fid50k_full (default: none)")
     p.add_argument("--metrics-kimg", type=float, help="evaluate every this many kimg (default: --snap)")
+    p.add_argument("--metrics-num", type=int, help="fewer samples for a quick look (metric renamed, e.g. fvd256_16f)")
     p.add_argument("--peak-tflops", type=float, help="device peak for the MFU estimate when not auto-detected")
     p.add_argument("--no-tensorboard", action="store_true")
-    p.add_argument("--verify-replicas", action="store_true", help="check all processes hold identical weights at the end")
+    p.add_argument("--verify-replicas", action="store_true",
+                   help="check that all processes hold identical weights at the end")
     return p
 
 
@@ -84,6 +87,7 @@ def options_from_args(args: argparse.Namespace):
         channels_last=args.channels_last, batch_gpu=args.batch_gpu, workers=args.workers, keep=args.keep,
         sample_kimg=args.sample_kimg, sample_videos=args.sample_videos, sample_frames=args.sample_frames,
         metrics=tuple(m for m in args.metrics.split(",") if m), metrics_kimg=args.metrics_kimg,
+        metrics_num=args.metrics_num,
         peak_tflops=args.peak_tflops, tensorboard=not args.no_tensorboard, verify_replicas=args.verify_replicas)
 
 
