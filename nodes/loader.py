@@ -101,5 +101,10 @@ class LoadModel(io.ComfyNode):
 
 def generator_on_device(patcher) -> torch.nn.Module:
     """Ask ComfyUI to load the model on its compute device (offloading others) and return it."""
-    mm.load_models_gpu([patcher])
+    try:
+        mm.load_models_gpu([patcher])
+    except (torch.OutOfMemoryError, MemoryError):
+        mm.soft_empty_cache()
+        raise RuntimeError("out of memory while loading the StyleGAN-V model: unload other models (Manager > "
+                           "Unload models, or POST /free), or load it with dtype fp16.") from None
     return patcher.model.generator

@@ -345,3 +345,24 @@ def test_combo_values_are_validated_before_execution(comfy):
     assert "dtype 'fp8' must be one of auto, fp32, fp16, bf16" in load.validate_inputs(ckpt_name=DEMO_CHECKPOINT,
                                                                                         dtype="fp8")
     assert tl.validate_inputs(unit="frames") is True and "unit 'minutes'" in tl.validate_inputs(unit="minutes")
+
+
+def test_out_of_memory_becomes_advice(comfy, model, monkeypatch):
+    import comfy.model_management as mm
+
+    from stylegan_v import render
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        yield  # a generator, like the real one
+
+    content, motion = latents(comfy, model, batch=1)
+    monkeypatch.setattr(render, "render_chunks", exhausted)
+    for node_id, extra in (("StyleGANV_Render", {}), ("StyleGANV_RenderToFile", {"crf": 18,
+                                                                                 "filename_prefix": "unit/oom"})):
+        with pytest.raises(RuntimeError, match="out of memory while rendering.*lower chunk_size.*Render to File"):
+            comfy.run(node_id, model=model, content=content, motion=motion, timeline=timeline(comfy, model, 4),
+                      chunk_size=4, grid_columns=0, **extra)
+    monkeypatch.setattr(mm, "load_models_gpu", lambda *a, **k: exhausted().__next__())
+    with pytest.raises(RuntimeError, match="out of memory while loading.*Unload models.*fp16"):
+        comfy.run("StyleGANV_SampleContent", model=model, seed=0, batch_size=1, truncation_psi=1.0, class_index=-1)
