@@ -93,6 +93,7 @@ def save_networks(nets: Mapping[str, nn.Module], path: str | os.PathLike, *, mod
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

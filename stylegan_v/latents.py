@@ -82,6 +82,7 @@ def save_latents(path: str | os.PathLike, *, ws: torch.Tensor | None = None, c: 
     os.close(fd)
     try:
         save_file(tensors or {"empty": torch.zeros(0)}, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

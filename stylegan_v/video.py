@@ -56,6 +56,7 @@ def write_mp4(path: str | os.PathLike, batches: Iterable[np.ndarray | torch.Tens
                 raise ValueError("no frames to write")
             for packet in stream.encode():
                 container.mux(packet)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
