@@ -154,7 +154,7 @@ def test_r1_double_backward_matches_finite_differences():
         assert (grad * direction).sum().item() == pytest.approx((plus - minus) / (2 * eps), rel=1e-5)
 
 
-def test_r1_through_the_real_discriminator_is_finite_and_reaches_every_frame():
+def test_r1_through_the_real_discriminator_is_finite_and_reaches_every_frame(one_thread):
     torch.manual_seed(0)
     D = stylegan_v.Discriminator(stylegan_v.preset("tiny32").discriminator)
     x = torch.randn(4 * 3, 3, 32, 32)
@@ -272,3 +272,17 @@ def test_metrics_hook_keeps_the_best_snapshot_by_fvd(video_data, tmp_path, one_t
     assert best["value"] == 20.0 and best["snapshot"] == snapshot.export_name(36)
     assert (run / snapshot.BEST_EXPORT).read_bytes() == (run / snapshot.export_name(36)).read_bytes()
     assert trainer.best == best
+
+
+def test_init_from_an_original_snapshot_fine_tunes_all_three_networks(video_data, tmp_path, one_thread,
+                                                                       official_pkl):
+    trainer = Trainer(_options(video_data, tmp_path / "run", init=str(official_pkl)))
+    for name, net in (("G", trainer.G), ("G_ema", trainer.G_ema), ("D", trainer.D)):
+        reference = stylegan_v.load(official_pkl, net=name)
+        for key, value in reference.state_dict().items():
+            assert torch.equal(net.state_dict()[key], value), (name, key)
+    assert trainer.model.generator == stylegan_v.load(official_pkl).model_config.generator
+    assert trainer.train.ada_kimg == 100.0 and trainer.train.ema_rampup is None  # transfer-learning settings
+    counters = trainer.run(max_iterations=1)
+    G = stylegan_v.load(tmp_path / "run" / snapshot.export_name(counters.cur_nframes))
+    assert json.loads(G.checkpoint_metadata["provenance"])["init_from"] == str(official_pkl)

@@ -144,8 +144,10 @@ class Trainer:
         if resumed is None and opts.dataset_fps is None and self.dataset.fps:
             # The dataset records its frame rate (training.prepare); exports must carry it.
             self.model = dataclasses.replace(self.model, dataset_fps=float(self.dataset.fps))
-        self._build_networks(resumed)
         self._check_batch()
+        if self.dist.is_main:
+            _check_writable(self.outdir)  # after the input checks: a typo must not leave empty folders
+        self._build_networks(resumed)
         self._build_optim()
         self.counters = Counters()
         self.best: dict = {}
@@ -194,8 +196,6 @@ class Trainer:
             tf32 = self.precision == "bf16"
             torch.backends.cuda.matmul.allow_tf32 = tf32
             torch.backends.cudnn.allow_tf32 = tf32
-        if self.dist.is_main:
-            _check_writable(self.outdir)
 
     def _build_data(self) -> None:
         from training.dataset import FrameSampling, VideoFramesDataset
