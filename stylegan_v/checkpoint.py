@@ -22,6 +22,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .discriminator import Discriminator
+from .fileio import atomic_output
 from .generator import Generator
 from .motion import time_encoder_buffers
 from .ops import fir_filter
@@ -88,16 +89,8 @@ def save_networks(nets: Mapping[str, nn.Module], path: str | os.PathLike, *, mod
         "provenance": json.dumps(dict(provenance or {}), sort_keys=True),
     })
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         save_file(tensors, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

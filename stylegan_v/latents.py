@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .fileio import atomic_output
 from .motions import BlendedMotion, LoopingMotion, Motion, MotionSeed, ScaledMotion
 
 FORMAT = "stylegan-v-latents"
@@ -77,16 +77,8 @@ def save_latents(path: str | os.PathLike, *, ws: torch.Tensor | None = None, c: 
     if motion is not None:
         meta["motion"] = json.dumps(motion_to_dict(motion))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         save_file(tensors or {"empty": torch.zeros(0)}, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

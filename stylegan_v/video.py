@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .fileio import atomic_output
 
 
 def _even(frames: np.ndarray) -> np.ndarray:
@@ -28,12 +29,8 @@ def write_mp4(path: str | os.PathLike, batches: Iterable[np.ndarray | torch.Tens
         raise ValueError(f"fps must be positive, got {fps}")
     if not 0 <= crf <= 51:
         raise ValueError(f"crf must be in 0..51, got {crf}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".mp4", dir=path.parent)
-    os.close(fd)
     count = 0
-    try:
+    with atomic_output(path, suffix=Path(path).suffix or ".mp4") as tmp:
         with av.open(tmp, mode="w", format="mp4") as container:
             for key, value in (metadata or {}).items():
                 container.metadata[key] = value
@@ -56,11 +53,6 @@ def write_mp4(path: str | os.PathLike, batches: Iterable[np.ndarray | torch.Tens
                 raise ValueError("no frames to write")
             for packet in stream.encode():
                 container.mux(packet)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return count
 
 
