@@ -286,3 +286,11 @@ def test_init_from_an_original_snapshot_fine_tunes_all_three_networks(video_data
     counters = trainer.run(max_iterations=1)
     G = stylegan_v.load(tmp_path / "run" / snapshot.export_name(counters.cur_nframes))
     assert json.loads(G.checkpoint_metadata["provenance"])["init_from"] == str(official_pkl)
+
+
+def test_resume_auto_starts_fresh_then_continues(video_data, tmp_path, one_thread):
+    run = tmp_path / "run"
+    first = Trainer(_options(video_data, run, resume="auto")).run(max_iterations=1)
+    assert first.batch_idx == 1
+    second = Trainer(_options(video_data, run, resume="auto"))
+    assert second.counters.batch_idx == 1

@@ -85,8 +85,11 @@ class RunLog:
     def record(self, entry: dict, step_kimg: float) -> None:
         if not self.enabled:
             return
-        self.jsonl.write(json.dumps(dict(entry, timestamp=time.time())) + "\n")
-        self.jsonl.flush()
+        try:
+            self.jsonl.write(json.dumps(dict(entry, timestamp=time.time())) + "\n")
+            self.jsonl.flush()
+        except OSError as e:  # the log is not worth stopping for; snapshots report their own failures
+            self.print(f"warning: could not append to stats.jsonl: {e.strerror or e}")
         if self.tb is not None:
             for key, value in entry.items():
                 if isinstance(value, (int, float)):

@@ -51,7 +51,7 @@ class RunOptions:
     snap: float | None = None           # overrides train.snap_kimg
     tick: float | None = None           # overrides train.tick_kimg
     dataset_fps: float | None = None    # recorded in exports; overrides the model preset's
-    resume: str | None = None           # "latest" or a training-state file
+    resume: str | None = None           # "latest", "auto" (latest if any, else fresh) or a training-state file
     init: str | None = None             # weights to start from (.pkl or ours)
     device: str | None = None           # "cuda" | "cpu" | None (auto)
     precision: str | None = None        # fp32 | bf16 | fp16; None: bf16 on CUDA, fp32 on CPU
@@ -169,6 +169,8 @@ class Trainer:
                 raise ValueError(f"{self.outdir} already holds training snapshots (newest {existing.name}); pass "
                                  "--resume latest to continue that run, or choose another --outdir")
             return None
+        if opts.resume == "auto":  # batch schedulers: continue if there is a snapshot, else start
+            return snapshot.find_latest(self.outdir)
         if opts.resume == "latest":
             path = snapshot.find_latest(self.outdir)
             if path is None:

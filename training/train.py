@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kimg", type=float, help="train until this many thousand frames (default: preset)")
     p.add_argument("--snap", type=float, help="training snapshot + G_ema export every this many kimg (default: preset)")
     p.add_argument("--tick", type=float, help="status line every this many kimg (default: preset)")
-    p.add_argument("--resume", help="'latest' (newest snapshot in --outdir) or a training-state file")
+    p.add_argument("--resume", help="'latest' (newest snapshot in --outdir), 'auto' (latest if there is one, else "
+                                    "start; for job requeueing) or a training-state file")
     p.add_argument("--init", help="start from these weights (an original .pkl or one of our .safetensors); "
                                   "fine-tuning settings: fast ADA, no EMA ramp-up")
     p.add_argument("--seed", type=int, default=0)
@@ -78,8 +79,8 @@ def options_from_args(args: argparse.Namespace):
         train = train_preset(args.preset).with_overrides(
             batch=args.batch, r1_gamma=args.gamma, augment=args.aug, augment_p=args.p, ada_target=args.target,
             mirror=args.mirror, sampling=args.sampling, max_dist=args.max_dist)
-    elif not args.resume:
-        raise ValueError("--preset is required unless you --resume a run")
+    elif not args.resume or args.resume == "auto":
+        raise ValueError("--preset is required unless you --resume a run (with --resume auto too, for the first start)")
     return RunOptions(
         data=args.data, outdir=args.outdir, train=train, seed=args.seed, kimg=args.kimg, snap=args.snap,
         tick=args.tick, dataset_fps=args.dataset_fps, resume=args.resume, init=args.init, device=args.device,
