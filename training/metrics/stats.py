@@ -34,9 +34,7 @@ class FeatureStats:
         self.num_items += x.shape[0]
 
     def all_reduce(self) -> None:
-        """Sums the partial statistics of every rank (no-op outside torch.distributed)."""
-        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-            return
+        """Sums the partial statistics of every rank of the default process group."""
         count = torch.tensor([self.num_items], dtype=torch.float64, device=self.sum.device)
         for tensor in (self.sum, self.sum_outer, count):
             dist.all_reduce(tensor)
