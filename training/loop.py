@@ -134,6 +134,8 @@ class Trainer:
         if resumed is None:
             if opts.init:
                 model, train = self._init_config(opts.init, model, train)
+            else:
+                model = _match_d_sampling(model, train.sampling)
             if opts.dataset_fps:
                 model = dataclasses.replace(model, dataset_fps=float(opts.dataset_fps))
         # How long and how often: the command line wins, also when resuming.
@@ -187,6 +189,10 @@ class Trainer:
             warnings.warn(f"--init {path} is {init_model.generator.resolution}x{init_model.generator.resolution}; "
                           f"using its architecture instead of the preset's {model.generator.resolution}", stacklevel=2)
         self.init_meta = {"init_from": str(path)}
+        d_kind = init_model.discriminator.sampling_type
+        if (train.sampling == "uniform") != (d_kind == "uniform"):
+            raise ValueError(f"--init {path} has a discriminator for '{d_kind}' frame sampling; the run asks for "
+                             f"'{train.sampling}' (pass --sampling {d_kind})")
         return init_model, train.for_fine_tuning()
 
     def _setup_runtime(self, cuda: bool) -> None:
@@ -709,6 +715,15 @@ class Trainer:
             sums_text = ", ".join(f"{name} {values[0]:.6e}" for name, values in sums.items())
             print(f"replicas identical on {len(everyone)} process(es): {sums_text}", flush=True)
         return {name: [s[name] for s in everyone] for name in sums}
+
+
+def _match_d_sampling(model: ModelConfig, sampling: str) -> ModelConfig:
+    """D embeds all gaps of a clip for 'random' sampling but only the first for 'uniform' (the
+    original reads the sampling type in D), so a fresh uniform run needs a uniform D."""
+    kind = "uniform" if sampling == "uniform" else "random"
+    if model.discriminator.sampling_type == kind:
+        return model
+    return dataclasses.replace(model, discriminator=dataclasses.replace(model.discriminator, sampling_type=kind))
 
 
 @contextlib.contextmanager
