@@ -171,6 +171,27 @@ def test_generated_samples_do_not_depend_on_the_number_of_ranks():
     assert not torch.equal(alone[0][0], alone[0][1])  # videos differ: seeded per video, not copies
 
 
+def test_conditional_generators_get_dataset_labels():
+    import dataclasses
+
+    import stylegan_v
+    from training.metrics.sources import generated_clips
+
+    cfg = dataclasses.replace(stylegan_v.preset("tiny32").generator, c_dim=3)
+    G = stylegan_v.Generator(cfg).eval()
+    args = dict(num_videos=2, num_frames=1, subsample=1, seed=0, batch_size=2)
+    with pytest.raises(ValueError, match="conditional"):
+        next(generated_clips(G, **args))
+    with pytest.raises(ValueError, match="conditional"):
+        next(generated_clips(G, **args, labels=np.eye(2, dtype=np.float32)))  # 2 classes for a 3-class model
+    one_class = np.eye(3, dtype=np.float32)[[1, 1]]
+    seen = []
+    G.mapping.register_forward_hook(lambda module, inputs, output: seen.append(inputs[1].clone()))
+    _, clips = next(generated_clips(G, **args, labels=one_class))
+    assert clips.shape == (2, 1, 3, 32, 32)
+    assert torch.equal(seen[0], torch.from_numpy(one_class))  # the dataset's labels reach the mapping
+
+
 # ---- I3D ----------------------------------------------------------------------------
 
 
