@@ -366,3 +366,12 @@ def test_out_of_memory_becomes_advice(comfy, model, monkeypatch):
     monkeypatch.setattr(mm, "load_models_gpu", lambda *a, **k: exhausted().__next__())
     with pytest.raises(RuntimeError, match="out of memory while loading.*Unload models.*fp16"):
         comfy.run("StyleGANV_SampleContent", model=model, seed=0, batch_size=1, truncation_psi=1.0, class_index=-1)
+
+
+def test_longer_timeline_never_changes_the_beginning(comfy, model):
+    content, motion = latents(comfy, model, batch=2)
+    short, long = (comfy.run("StyleGANV_Render", model=model, content=content, motion=motion,
+                             timeline=timeline(comfy, model, frames=n), chunk_size=chunk, grid_columns=0).args[0]
+                   .reshape(2, n, 32, 32, 3) for n, chunk in ((4, 4), (40, 16)))
+    assert torch.allclose(long[:, :4], short, atol=1e-5)
+    assert not torch.allclose(long[:, 4:8], short, atol=1e-2)  # and it does move
