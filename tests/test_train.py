@@ -294,3 +294,24 @@ def test_resume_auto_starts_fresh_then_continues(video_data, tmp_path, one_threa
     assert first.batch_idx == 1
     second = Trainer(_options(video_data, run, resume="auto"))
     assert second.counters.batch_idx == 1
+
+
+def test_sigterm_saves_a_snapshot_and_stops_at_the_next_tick(video_data, tmp_path, one_thread):
+    import os
+    import signal
+
+    run = tmp_path / "run"
+    trainer = Trainer(_options(video_data, run, tick=0.012, snap=1000.0))
+    original_step = trainer.train_step
+
+    def step_then_signal(loader):
+        original_step(loader)
+        if trainer.counters.batch_idx == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler preempting the job would
+
+    trainer.train_step = step_then_signal
+    before = signal.getsignal(signal.SIGTERM)
+    counters = trainer.run(max_iterations=10)
+    assert trainer.stopped_by_signal and counters.batch_idx == 2
+    assert snapshot.find_latest(run).name == snapshot.state_name(24)
+    assert signal.getsignal(signal.SIGTERM) == before  # handlers restored

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import time
 import warnings
 from dataclasses import dataclass
@@ -160,6 +161,8 @@ class Trainer:
         self.peak = opts.peak_tflops * 1e12 if opts.peak_tflops else peak_flops(name)
         self.log = RunLog(self.outdir, self.dist.is_main, tensorboard=opts.tensorboard)
         self.stats = DeviceStats(self.device)
+        self.stop_requested = False
+        self.stopped_by_signal = False
 
     # ---- setup ------------------------------------------------------------------------
 
@@ -454,6 +457,7 @@ class Trainer:
         done_iters = 0
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
+        previous = self._catch_signals()
         try:
             while True:
                 if c.cur_nframes >= total or (max_iterations is not None and done_iters >= max_iterations):
@@ -471,12 +475,54 @@ class Trainer:
                 tick_start, tick_iters = time.perf_counter(), 0
                 c.tick_start_nframes = c.cur_nframes
                 c.cur_tick += 1
+                if self._agree_to_stop():
+                    # Preemption (SIGTERM / SIGUSR1): save and leave; --resume latest|auto continues.
+                    if c.last_snap_nframes != c.cur_nframes:
+                        self.save_snapshot()
+                        c.last_snap_nframes = c.cur_nframes
+                    self.stopped_by_signal = True
+                    self.log.print(f"stopped on signal at kimg {c.cur_nframes / 1000:g}; snapshot saved, continue "
+                                   "with --resume latest")
+                    break
                 self._maintenance(done)
         finally:
+            self._restore_signals(previous)
             self.log.close()
         if self.opts.verify_replicas:
             self.verify_replicas()
         return c
+
+    # ---- preemption ---------------------------------------------------------------------
+
+    STOP_SIGNALS = ("SIGTERM", "SIGUSR1")
+
+    def _catch_signals(self) -> dict:
+        """SIGTERM/SIGUSR1 ask for a snapshot and a clean exit at the next tick (SLURM: --signal=USR1@120)."""
+        previous = {}
+        for name in self.STOP_SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            try:
+                previous[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return previous
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stop_requested = True
+
+    @staticmethod
+    def _restore_signals(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def _agree_to_stop(self) -> bool:
+        """True on every rank if any rank was signalled (a collective, at tick boundaries only)."""
+        if not distributed.active():
+            return self.stop_requested
+        flag = torch.tensor([1.0 if self.stop_requested else 0.0], device=self.device)
+        return bool(distributed.all_reduce_sum(flag).item() > 0)
 
     def _announce(self) -> None:
         if not self.dist.is_main:
