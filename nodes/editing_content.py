@@ -1,17 +1,22 @@
-"""Content edits: keyframed morphs, style mixing by layer range, latent directions with keyframed strength."""
+"""Content edits: class selection, keyframed morphs, style mixing by layer range, latent directions with keyframed
+strength."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import comfy.model_management as mm
 import torch
 from comfy_api.latest import io
 
 from stylegan_v import content as edits
+from stylegan_v import render
 from stylegan_v.curves import Curve
 
 from .editing_timeline import INTERPOLATION_OPTIONS, curve_problems, keyframes
-from .payloads import Content, ContentType, Timeline, TimelineType
+from .loader import generator_on_device
+from .payloads import Content, ContentType, ModelType, Timeline, TimelineType
+from .sampling import MAX_BATCH, MAX_SEED
 
 DirectionType = io.Custom("STYLEGAN_V_DIRECTION")
 MAX_LAYER = 63
@@ -200,4 +205,65 @@ class ApplyDirection(io.ComfyNode):
         return io.NodeOutput(Content(ws=edited, c=content.c, model_fingerprint=content.model_fingerprint))
 
 
-NODES = [MorphContent, StyleMix, DirectionFromContents, ApplyDirection]
+def parse_classes(text: str) -> list[int]:
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    if not parts:
+        raise ValueError("classes is empty; list one class index per video, e.g. '0, 5, 12'")
+    if not all(p.isdigit() for p in parts):
+        raise ValueError(f"classes must be whole numbers >= 0 separated by commas, e.g. '0, 5, 12'; got {text!r}")
+    if len(parts) > MAX_BATCH:
+        raise ValueError(f"classes lists {len(parts)} videos, more than {MAX_BATCH}")
+    return [int(p) for p in parts]
+
+
+class SampleContentByClass(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="StyleGANV_SampleContentByClass",
+            display_name="StyleGAN-V Sample Content by Class",
+            category="StyleGAN-V/Content",
+            description="For class-conditional models (e.g. UCF-101 actions): one video per listed class, so a "
+                        "batch can show chosen classes side by side. Video b uses the same content noise as "
+                        "Sample Content's video b, so listing one class for all equals Sample Content with that "
+                        "class_index.",
+            inputs=[
+                ModelType.Input("model", tooltip="A class-conditional generator."),
+                io.Int.Input("seed", default=0, min=0, max=MAX_SEED, control_after_generate=True,
+                             tooltip="Random seed of the content latents."),
+                io.String.Input("classes", default="0, 1",
+                                tooltip="Class index of each video, separated by commas (e.g. '0, 5, 12' makes "
+                                        "three videos); the count is the batch size."),
+                io.Float.Input("truncation_psi", default=1.0, min=0.0, max=2.0, step=0.05,
+                               tooltip="Truncation trick: below 1 trades variety for typical, cleaner results."),
+            ],
+            outputs=[ContentType.Output(display_name="content", tooltip="Content latents and their class labels.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, classes: str) -> bool | str:
+        try:
+            parse_classes(classes)
+        except ValueError as e:
+            return str(e)
+        return True
+
+    @classmethod
+    def execute(cls, model, seed: int, classes: str, truncation_psi: float) -> io.NodeOutput:
+        chosen = parse_classes(classes)
+        generator = generator_on_device(model)
+        if not generator.c_dim:
+            raise ValueError("this model is not class-conditional: use StyleGAN-V Sample Content")
+        if max(chosen) >= generator.c_dim:
+            raise ValueError(f"class {max(chosen)} is out of range: this model has {generator.c_dim} classes "
+                             f"(0 to {generator.c_dim - 1})")
+        device = next(generator.parameters()).device
+        z = render.content_latents(seed, len(chosen), generator.z_dim).to(device)
+        c = torch.nn.functional.one_hot(torch.tensor(chosen), generator.c_dim).float()
+        with torch.inference_mode():
+            ws = generator.mapping(z, c.to(device), truncation_psi=truncation_psi)
+        return io.NodeOutput(Content(ws=ws.to(mm.intermediate_device()), c=c,
+                                     model_fingerprint=model.model.fingerprint))
+
+
+NODES = [SampleContentByClass, MorphContent, StyleMix, DirectionFromContents, ApplyDirection]

@@ -21,7 +21,7 @@ EDIT_IDS = ["StyleGANV_SpeedCurveTimeline", "StyleGANV_ReverseTimeline", "StyleG
             "StyleGANV_FreezeTimeline", "StyleGANV_OffsetTimeline", "StyleGANV_ConcatTimelines",
             "StyleGANV_LoopTimeline", "StyleGANV_LoopMotion", "StyleGANV_BlendMotion", "StyleGANV_MotionIntensity",
             "StyleGANV_ContentMotionGrid", "StyleGANV_MorphContent", "StyleGANV_StyleMix",
-            "StyleGANV_DirectionFromContents", "StyleGANV_ApplyDirection", "StyleGANV_SaveLatents",
+            "StyleGANV_DirectionFromContents", "StyleGANV_SampleContentByClass", "StyleGANV_ApplyDirection", "StyleGANV_SaveLatents",
             "StyleGANV_LoadContent", "StyleGANV_LoadMotion", "StyleGANV_SaveDirection", "StyleGANV_LoadDirection"]
 
 
@@ -429,3 +429,25 @@ def test_edits_keep_class_labels_of_conditional_models(comfy):
                                                    motion=motion(comfy, batch=2)).args
     assert grid_content.c.shape == (4, 3) and torch.equal(grid_content.c, b.c[[0, 1, 0, 1]])
     assert render(comfy, model, grid_content, grid_motion, tl, grid_columns=columns).shape == (3, 64, 64, 3)
+
+
+def test_sample_content_by_class(comfy, model):
+    conditional = comfy.one("StyleGANV_LoadModel", ckpt_name="conditional.safetensors", dtype="fp32")
+    chosen = comfy.one("StyleGANV_SampleContentByClass", model=conditional, seed=6, classes="2, 0, 2",
+                       truncation_psi=0.8)
+    assert torch.equal(chosen.c, torch.tensor([[0.0, 0, 1], [1, 0, 0], [0, 0, 1]]))
+    # Same noise per video as Sample Content: one class for all is Sample Content with that class_index.
+    same = comfy.one("StyleGANV_SampleContent", model=conditional, seed=6, batch_size=3, truncation_psi=0.8,
+                     class_index=2)
+    assert torch.allclose(chosen.ws[[0, 2]], same.ws[[0, 2]], atol=1e-6)
+    assert not torch.allclose(chosen.ws[1], same.ws[1], atol=1e-3)  # the class changes the content
+    class0 = comfy.one("StyleGANV_SampleContent", model=conditional, seed=6, batch_size=3, truncation_psi=0.8,
+                       class_index=0)
+    assert torch.allclose(chosen.ws[1], class0.ws[1], atol=1e-6)
+    assert render(comfy, conditional, chosen, motion(comfy), timeline(comfy, conditional, 2)).shape == (6, 32, 32, 3)
+    with pytest.raises(ValueError, match="class 3 is out of range: this model has 3 classes"):
+        comfy.run("StyleGANV_SampleContentByClass", model=conditional, seed=0, classes="1, 3", truncation_psi=1.0)
+    with pytest.raises(ValueError, match="not class-conditional"):
+        comfy.run("StyleGANV_SampleContentByClass", model=model, seed=0, classes="1", truncation_psi=1.0)
+    assert "whole numbers" in comfy.validate("StyleGANV_SampleContentByClass", classes="1, two")
+    assert "empty" in comfy.validate("StyleGANV_SampleContentByClass", classes=" , ")
