@@ -144,7 +144,7 @@ class Trainer:
         self.train, self.model = train, model
         self._setup_runtime(cuda)
         self._build_data()
-        if resumed is None and opts.dataset_fps is None and self.dataset.fps:
+        if resumed is None and opts.dataset_fps is None and getattr(self.dataset, "fps", None):
             # The dataset records its frame rate (training.prepare); exports must carry it.
             self.model = dataclasses.replace(self.model, dataset_fps=float(self.dataset.fps))
         self._check_batch()
