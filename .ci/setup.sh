@@ -20,4 +20,11 @@ if ! "$VENV/bin/python" -c 'import torch, torchvision' 2>/dev/null; then
 fi
 echo "[setup] installing project requirements"
 "${pip[@]}" -r "$root/requirements-dev.txt" 2>&1 | grep -v "is ignored: it is neither" || true
+if [ "${SKIP_METRICS:-0}" != "1" ]; then
+  echo "[setup] installing the metrics extra and the test-only JAX reference"
+  "${pip[@]}" --no-deps -r "$root/requirements-metrics.txt" 2>&1 | grep -v "is ignored: it is neither" || true
+  "${pip[@]}" -r "$root/requirements-test-reference.txt" 2>&1 | grep -v "is ignored: it is neither" || true
+  # flax.linen is all the reference model needs; its full dependency set (optax, orbax, tensorstore) is not.
+  "${pip[@]}" --no-deps flax==0.12.8 msgpack==1.2.4 absl-py==2.5.1 2>&1 | grep -v "is ignored: it is neither" || true
+fi
 "$VENV/bin/python" -c 'import torch, numpy, safetensors, av, einops; print("[setup] torch", torch.__version__)'
