@@ -315,3 +315,27 @@ def test_sigterm_saves_a_snapshot_and_stops_at_the_next_tick(video_data, tmp_pat
     assert trainer.stopped_by_signal and counters.batch_idx == 2
     assert snapshot.find_latest(run).name == snapshot.state_name(24)
     assert signal.getsignal(signal.SIGTERM) == before  # handlers restored
+
+
+def test_command_line_maps_onto_the_run_options():
+    from training.train import build_parser, options_from_args
+
+    args = build_parser().parse_args(["--data", "D", "--outdir", "R", "--preset", "ffs256", "--kimg", "100",
+                                      "--snap", "20", "--batch", "32", "--gamma", "1.5", "--no-mirror",
+                                      "--aug", "fixed", "--p", "0.3", "--resume", "auto", "--metrics",
+                                      "fvd2048_16f,fid50k_full", "--no-compile"])
+    opts = options_from_args(args)
+    assert (opts.kimg, opts.snap, opts.resume, opts.compile) == (100.0, 20.0, "auto", False)
+    assert opts.metrics == ("fvd2048_16f", "fid50k_full")
+    t = opts.train
+    assert (t.batch, t.r1_gamma, t.mirror, t.augment, t.augment_p) == (32, 1.5, False, "fixed", 0.3)
+    assert t.g_lr == TRAIN_PRESETS["ffs256"].g_lr and t.model == "ffs256"
+    with pytest.raises(ValueError, match="--preset is required"):
+        options_from_args(build_parser().parse_args(["--data", "D", "--outdir", "R"]))
+    assert _roundtrips(TRAIN_PRESETS["mead1024"])
+
+
+def _roundtrips(preset) -> bool:
+    from training.presets import TrainPreset
+
+    return TrainPreset.from_dict(json.loads(json.dumps(preset.to_dict()))) == preset

@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss-scaling", action="store_true", help="dynamic loss scaling (with --precision fp16)")
     _bool_flag(p, "compile", "torch.compile the main G and D passes (default: on for CUDA; R1 stays eager)")
     _bool_flag(p, "channels-last", "NHWC activations (default: on for CUDA)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (on a shared CPU, 1 is often fastest)")
     p.add_argument("--workers", type=int, default=3, help="data-loading processes per GPU (0: load in the main one)")
     p.add_argument("--keep", type=int, default=3, help="training snapshots to keep (exports are all kept; 0 = all)")
     p.add_argument("--sample-kimg", type=float, help="sample video every this many kimg (default: --snap; 0: never)")
@@ -98,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     from training.loop import Trainer, TrainingStopped
     from training.snapshot import SnapshotError
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         opts = options_from_args(args)
         info = distributed.init(opts.device)
