@@ -10,7 +10,8 @@
 #
 # Knobs: COMFY_HOST_DIR (default ~/.cache/stylegan_v/comfy_host), VENV (default .venv),
 #        CHROMIUM (browser binary; default `command -v chromium`, installed with apt if absent),
-#        SKIP_UI=1 (no browser / npm part), PIP_LOCK (a file to flock around pip calls).
+#        SKIP_UI=1 (no browser / npm part), PIP_LOCK (a file to flock around pip calls),
+#        NODE_MIN (oldest usable Node major version, default 20).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -91,6 +92,7 @@ fi
 # 3. The browser part of the tests: Debian's Chromium driven by npm playwright-core
 #    (never 'npx playwright install': it downloads browsers from outside the registries).
 chromium_bin="${CHROMIUM:-$(command -v chromium || true)}"
+node_bin=""
 if [ "${SKIP_UI:-0}" != "1" ]; then
   if [ -z "$chromium_bin" ]; then
     command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] || die "chromium is missing; install Debian's 'chromium' package or set CHROMIUM"
@@ -100,6 +102,18 @@ if [ "${SKIP_UI:-0}" != "1" ]; then
     chromium_bin="$(command -v chromium)"
   fi
   command -v npm >/dev/null || die "npm is missing (needed for playwright-core)"
+  # playwright-core needs Node >= 20; Debian 12's nodejs is 18. The official Node binaries are
+  # also published on npm (node-linux-<arch>), so an old Node gets a private new one from there.
+  node_bin="$(command -v node)"
+  if [ "$("$node_bin" -p 'process.versions.node.split(".")[0]')" -lt "${NODE_MIN:-20}" ]; then
+    case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) die "no Node >= 20 for $(uname -m)" ;; esac
+    if [ ! -x "$HOST/node/node_modules/node-linux-$arch/bin/node" ]; then
+      log "Node $("$node_bin" --version) is too old for playwright-core; installing node-linux-$arch@20.20.2 from npm"
+      mkdir -p "$HOST/node"
+      (cd "$HOST/node" && npm install --no-audit --no-fund --no-save --loglevel=error "node-linux-$arch@20.20.2" >/dev/null)
+    fi
+    node_bin="$HOST/node/node_modules/node-linux-$arch/bin/node"
+  fi
   ui="$root/tests/host/ui"
   if [ ! -f "$ui/node_modules/playwright-core/package.json" ]; then
     log "installing playwright-core into tests/host/ui/node_modules (git-ignored)"
@@ -112,5 +126,6 @@ cat > "$HOST/host.env" <<ENV
 COMFY_DIR=$HOST/ComfyUI
 COMFY_PYTHON=$VPY
 CHROMIUM=$chromium_bin
+NODE=$node_bin
 ENV
 log "host ready: $HOST/ComfyUI (python $VPY${chromium_bin:+, chromium $chromium_bin})"

@@ -250,7 +250,7 @@ def test_every_workflow_runs_from_the_real_frontend(server, tmp_path):
            "workflows": [str(p) for p in WORKFLOW_FILES], "timeout_ms": 240_000,
            "overrides": {name: {"StyleGANV_Timeline": values} for name, values in CI_TIMELINE.items()}}
     (tmp_path / "job.json").write_text(json.dumps(job))
-    run = subprocess.run(["node", str(REPO_ROOT / "tests/host/ui/drive.mjs"), str(tmp_path / "job.json")],
+    run = subprocess.run([host.node, str(REPO_ROOT / "tests/host/ui/drive.mjs"), str(tmp_path / "job.json")],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])

@@ -33,6 +33,7 @@ class Host:
     comfy_dir: Path
     python: Path
     chromium: Path | None
+    node: str = "node"  # a Node new enough for playwright-core
 
 
 def find_host() -> Host | None:
@@ -47,7 +48,7 @@ def find_host() -> Host | None:
     if not (comfy_dir / "main.py").is_file() or not python.exists():
         return None
     chromium = Path(values["CHROMIUM"]) if values.get("CHROMIUM") else None
-    return Host(comfy_dir, python, chromium)
+    return Host(comfy_dir, python, chromium, values.get("NODE") or "node")
 
 
 def require_host() -> Host:

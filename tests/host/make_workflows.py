@@ -92,7 +92,7 @@ def main() -> int:
             job = tmp / "job.json"
             job.write_text(json.dumps({"url": server.url, "chromium": str(host.chromium), "items": items}))
             WORKFLOWS_DIR.mkdir(exist_ok=True)
-            subprocess.run(["node", str(REPO_ROOT / "tests/host/ui/export.mjs"), str(job)], check=True)
+            subprocess.run([host.node, str(REPO_ROOT / "tests/host/ui/export.mjs"), str(job)], check=True)
     return 0
 
 
