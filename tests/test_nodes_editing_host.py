@@ -50,10 +50,20 @@ def run_workflow(server, name: str, prompt: dict | None = None):
 
 
 def test_workflow_files_are_the_generated_ones():
+    """The files in workflows/ hold the prompts (and so the EXPECTED outputs) defined in editing_workflows."""
     for name, (prompt, _) in WORKFLOWS.items():
         workflow = json.loads((REPO_ROOT / "workflows" / f"{name}.json").read_text())
         assert sorted(n["type"] for n in workflow["nodes"]) == sorted(p["class_type"] for p in prompt.values()), name
         assert (REPO_ROOT / "workflows" / f"{name}.jpg").is_file(), name
+        for node in workflow["nodes"]:
+            inputs = prompt[str(node["id"])]["inputs"]
+            values = list(node.get("widgets_values") or [])
+            for widget in [i["name"] for i in node.get("inputs", []) if "widget" in i]:
+                value = values.pop(0)
+                if widget == "seed":
+                    assert values.pop(0) == "fixed", f"{name}: seeds must stay fixed"
+                if not isinstance(inputs[widget], list):  # a linked input's widget value is unused
+                    assert value == inputs[widget], (name, node["type"], widget)
 
 
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))
