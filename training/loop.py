@@ -63,7 +63,7 @@ class RunOptions:
     workers: int = 3
     keep: int = 3                       # training snapshots kept (exports are all kept)
     sample_kimg: float | None = None    # sample video every this many kimg; None: with snapshots, 0: never
-    sample_videos: int = 16
+    sample_videos: int | None = None    # None: a grid of at most 2048x2048 pixels, 16 videos at most
     sample_frames: int = 64
     metrics: tuple[str, ...] = ()
     metrics_kimg: float | None = None   # None: with snapshots
@@ -694,7 +694,9 @@ class Trainer:
         from stylegan_v import render
         from stylegan_v.video import write_mp4
 
-        n, frames = self.opts.sample_videos, self.opts.sample_frames
+        res = self.model.generator.resolution
+        n = self.opts.sample_videos or min(16, max(1, (2048 // res) ** 2))
+        frames = self.opts.sample_frames
         fps = self.model.dataset_fps
         path = self.outdir / f"samples-{snapshot.kimg_tag(self.counters.cur_nframes)}.mp4"
         try:

@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=3, help="data-loading processes per GPU (0: load in the main one)")
     p.add_argument("--keep", type=int, default=3, help="training snapshots to keep (exports are all kept; 0 = all)")
     p.add_argument("--sample-kimg", type=float, help="sample video every this many kimg (default: --snap; 0: never)")
-    p.add_argument("--sample-videos", type=int, default=16)
+    p.add_argument("--sample-videos", type=int, help="videos in the sample grid (default: 16, 4 at 1024x1024)")
     p.add_argument("--sample-frames", type=int, default=64)
     p.add_argument("--metrics", default="",
                    help="comma-separated metrics, e.g. fvd2048_16f,fid50k_full (default: none)")
