@@ -49,6 +49,23 @@ def run_workflow(server, name: str, prompt: dict | None = None):
     return decode(server.output_file(saved))
 
 
+def test_object_info_lists_the_editing_nodes(server):
+    from test_nodes_editing import EDIT_IDS
+
+    info = server.get("/object_info")
+    for node_id in EDIT_IDS:
+        node = info[node_id]
+        assert node["category"].startswith("StyleGAN-V/") and node["python_module"] == "custom_nodes.stylegan-v"
+        for name, spec in {**node["input"]["required"], **node["input"].get("optional", {})}.items():
+            assert spec[1].get("tooltip"), f"{node_id}.{name}"
+            if spec[0] in ("INT", "FLOAT"):
+                assert "min" in spec[1] and "max" in spec[1], f"{node_id}.{name} needs a range"
+        assert all(node["output_tooltips"]), node_id
+    assert info["StyleGANV_ContentMotionGrid"]["output"] == ["STYLEGAN_V_CONTENT", "STYLEGAN_V_MOTION", "INT"]
+    assert info["StyleGANV_LoadDirection"]["output"] == ["STYLEGAN_V_DIRECTION"]
+    assert info["StyleGANV_SaveLatents"]["output_node"]
+
+
 def test_workflow_files_are_the_generated_ones():
     """The files in workflows/ hold the prompts (and so the EXPECTED outputs) defined in editing_workflows."""
     for name, (prompt, _) in WORKFLOWS.items():
