@@ -22,20 +22,27 @@ import torch
 from training.presets import TRAIN_PRESETS, train_preset
 
 
-def _synthetic_clips(trainer, seed: int):
-    """Endless collated batches shaped like the data loader's, drawn on the host."""
+def _synthetic_clips(trainer, seed: int, pool: int = 4):
+    """Endless collated batches shaped like the data loader's: a few random ones, drawn once
+    (and pinned on CUDA, as the loader's are) so that host work does not enter the timing."""
     g = trainer.model.generator
     f = trainer.model.discriminator.num_frames
     gen = torch.Generator().manual_seed(seed)
     n = trainer.batch_gpu
-    while True:
+    pin = trainer.device.type == "cuda"
+    batches = []
+    for _ in range(pool):
         frames = torch.randint(0, 256, (n, f, g.img_channels, g.resolution, g.resolution), dtype=torch.uint8,
                                generator=gen)
-        times = torch.tensor([[0, 1, 3][:f] if f <= 3 else list(range(f))] * n, dtype=torch.int64)
+        gaps = torch.sort(torch.randperm(8, generator=gen)[:f]).values
+        times = gaps.repeat(n, 1)
         label = torch.zeros(n, g.c_dim)
         if g.c_dim:
             label[torch.arange(n), torch.randint(0, g.c_dim, (n,), generator=gen)] = 1
-        yield {"frames": frames, "label": label, "times": times}
+        batch = {"frames": frames, "label": label, "times": times}
+        batches.append({k: v.pin_memory() for k, v in batch.items()} if pin else batch)
+    while True:
+        yield from batches
 
 
 def main(argv: list[str] | None = None) -> int:
