@@ -22,6 +22,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .discriminator import Discriminator
+from .errors import CheckpointError
 from .fileio import atomic_output
 from .generator import Generator
 from .motion import time_encoder_buffers
@@ -31,10 +32,6 @@ FORMAT_NAME = "stylegan-v"
 FORMAT_VERSION = "1"
 NET_NAMES = ("G_ema", "G", "D")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message says which file and why."""
 
 
 def build_network(name: str, config: ModelConfig, device: str | torch.device | None = None) -> nn.Module:

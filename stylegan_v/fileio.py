@@ -19,7 +19,22 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str
     try:
         yield tmp
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
+        _fsync(tmp)  # the data must be on disk before the rename makes it the real file
         os.replace(tmp, path)
+        _fsync(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # e.g. directories on platforms that cannot open them
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the rename is still atomic
+    finally:
+        os.close(fd)

@@ -137,10 +137,14 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None,
                 motion_z: torch.Tensor | None = None, motion_v: torch.Tensor | None = None,
-                force_fp32: bool = False, fused_modconv: bool | None = None) -> torch.Tensor:
-        """ws [B, num_ws, w_dim], t [B, F] -> frames [B*F, C, H, W] (video-major)."""
+                force_fp32: bool = False, fused_modconv: bool | None = None, max_t: float | None = None
+                ) -> torch.Tensor:
+        """ws [B, num_ws, w_dim], t [B, F] -> frames [B*F, C, H, W] (video-major).
+
+        `max_t`: a host-side upper bound of t, so that no value is read back from the device.
+        """
         if motion_v is None:
-            motion_v, _ = self.motion_encoder(t, c, motion_z)
+            motion_v, _ = self.motion_encoder(t, c, motion_z, max_t=max_t)
         ws = ws.repeat_interleave(t.shape[1], dim=0)
         return self.frames(ws, motion_v, force_fp32=force_fp32, fused_modconv=fused_modconv)
 

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from .config import DiscriminatorConfig, GeneratorConfig, ModelConfig
+from .errors import CheckpointError
 
 __all__ = ["SnapshotError", "LegacyLayoutError", "OriginalSnapshot", "read_snapshot",
            "generator_state_shapes", "discriminator_state_shapes"]
@@ -54,7 +55,7 @@ _MAX_TENSOR_DIMS = 16
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # first pickle of a non-zip torch.save file
 
 
-class SnapshotError(ValueError):
+class SnapshotError(CheckpointError):
     """An original snapshot that cannot be imported; the message names the file and the problem."""
 
 

@@ -88,10 +88,13 @@ class MotionEncoder(nn.Module):
             x = torch.cat([x, c.to(torch.float32).unsqueeze(1).expand(-1, x.shape[1], -1)], dim=2)
         return self.conv(x.transpose(1, 2)).transpose(1, 2)
 
-    def motion_vectors(self, codes: torch.Tensor, t: torch.Tensor, code_offset: int = 0) -> torch.Tensor:
+    def motion_vectors(self, codes: torch.Tensor, t: torch.Tensor, code_offset: int = 0,
+                       check_range: bool = True) -> torch.Tensor:
         """v(t) for t [B, F] (dataset frames, >= 0) -> [B*F, v_dim], video-major.
 
-        `codes[:, j]` holds code number `code_offset + j`.
+        `codes[:, j]` holds code number `code_offset + j`. `check_range` reads the indices
+        back to the host to give a clear error; callers that sized the codes from a
+        host-side bound (the trainer) switch it off to keep the GPU pipeline free of syncs.
         """
         if t.ndim != 2 or t.shape[0] != codes.shape[0]:
             raise ValueError(f"t must be [B, F] with B={codes.shape[0]}, got {list(t.shape)}")
@@ -99,7 +102,7 @@ class MotionEncoder(nn.Module):
         dist = self.distance
         t = t.reshape(-1)  # reshape, not view: a column slice is fine here
         left = torch.div(t, dist, rounding_mode="floor").long() - code_offset
-        if left.numel() and (int(left.min()) < 0 or int(left.max()) + 1 >= codes.shape[1]):
+        if check_range and left.numel() and (int(left.min()) < 0 or int(left.max()) + 1 >= codes.shape[1]):
             raise ValueError("timestamps fall outside the motion codes provided")
         rem = torch.remainder(t, dist)
         alpha = (rem / dist).to(torch.float32).unsqueeze(1)
@@ -110,11 +113,15 @@ class MotionEncoder(nn.Module):
         u_right = codes[video, left + 1]
         return self.time_encoder(u_left, u_right, t.to(torch.float32).unsqueeze(1), t_left, t_right, alpha)
 
-    def forward(self, t: torch.Tensor, c: torch.Tensor | None = None, motion_z: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The original's motion encoder call: returns (motion_v [B*F, v_dim], motion_z used)."""
+    def forward(self, t: torch.Tensor, c: torch.Tensor | None = None, motion_z: torch.Tensor | None = None,
+                max_t: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The original's motion encoder call: returns (motion_v [B*F, v_dim], motion_z used).
+
+        `max_t`, when the caller knows it on the host (an upper bound of t), avoids reading
+        t back from the device; without it the original's `t.max()` is used.
+        """
         b = t.shape[0]
-        num_noise = self.num_noise(float(t.max()))
+        num_noise = self.num_noise(float(t.max()) if max_t is None else float(max_t))
         if motion_z is None:
             device = c.device if c is not None else t.device
             motion_z = torch.randn(b, num_noise, self.z_dim, device=device)
@@ -122,4 +129,4 @@ class MotionEncoder(nn.Module):
             raise ValueError(f"motion_z must be at least [{b}, {num_noise}, {self.z_dim}] for max t="
                              f"{float(t.max()):g}, got {list(motion_z.shape)}")
         motion_z = motion_z[:b, :num_noise, :self.z_dim]
-        return self.motion_vectors(self.codes(motion_z, c), t), motion_z
+        return self.motion_vectors(self.codes(motion_z, c), t, check_range=max_t is None), motion_z

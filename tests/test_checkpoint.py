@@ -164,3 +164,24 @@ def test_save_is_atomic(tmp_path, tiny_generator, monkeypatch):
         stylegan_v.save(tiny_generator, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["g.safetensors"]
+
+
+def test_snapshot_errors_are_checkpoint_errors(tmp_path):
+    bad = tmp_path / "not_a_snapshot.pkl"
+    import pickle
+
+    bad.write_bytes(pickle.dumps({"hello": 1}))
+    with pytest.raises(CheckpointError, match="not_a_snapshot.pkl"):
+        stylegan_v.load(bad)
+
+
+def test_mp4_keeps_arbitrary_metadata(tmp_path):
+    import av
+    import numpy as np
+
+    from stylegan_v.video import write_mp4
+
+    path = tmp_path / "m.mp4"
+    write_mp4(path, [np.zeros((2, 8, 8, 3), np.uint8)], fps=10, metadata={"workflow": '{"nodes": []}'})
+    with av.open(str(path)) as container:
+        assert container.metadata.get("workflow") == '{"nodes": []}'
