@@ -330,6 +330,12 @@ class Trainer:
         t = item["times"].to(self.device, non_blocking=True)
         return frames, c, t
 
+    @property
+    def fake_max_t(self) -> float:
+        # Fake clips lie inside videos capped at max_num_frames, so this bounds every fake t on the host,
+        # and it is the bound the original uses for the noise length anyway: same motion_z, no device sync.
+        return float(self.model.generator.max_num_frames - 1)
+
     def _fake_inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         from training.dataset import sample_fake_times
 
@@ -370,7 +376,8 @@ class Trainer:
         for _ in range(self.rounds):
             z, c, t = self._fake_inputs()
             with self._autocast():
-                value, logits = loss.generator_loss(self.G_fwd, self.D_fwd, z, c, t, self._augment())
+                value, logits = loss.generator_loss(self.G_fwd, self.D_fwd, z, c, t, self._augment(),
+                                                    max_t=self.fake_max_t)
             self.stats.add("Loss/G/loss", value)
             self.stats.add("Loss/scores/fake", logits)
             self._backward(value / self.rounds, self.G_scaler)
@@ -382,7 +389,8 @@ class Trainer:
         for real, real_c, real_t in reals:
             z, c, t = self._fake_inputs()
             with self._autocast():
-                fake_value, fake_logits = loss.discriminator_fake_loss(self.G_fwd, self.D_fwd, z, c, t, self._augment())
+                fake_value, fake_logits = loss.discriminator_fake_loss(self.G_fwd, self.D_fwd, z, c, t, self._augment(),
+                                                                       max_t=self.fake_max_t)
             self._backward(fake_value / self.rounds, self.D_scaler)
             with self._autocast():
                 real_value, real_logits = loss.discriminator_real_loss(self.D_fwd, real, real_c, real_t,

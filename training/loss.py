@@ -25,18 +25,22 @@ def run_D(D, frames: torch.Tensor, c: torch.Tensor, t: torch.Tensor, augment: Au
 
 
 def generator_loss(G, D, z: torch.Tensor, c: torch.Tensor, t: torch.Tensor,
-                   augment: Augment | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gmain: mean_b softplus(-D(G(z, c, t))). Returns (loss, fake logits)."""
-    frames = G(z, c, t)
+                   augment: Augment | None = None, max_t: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gmain: mean_b softplus(-D(G(z, c, t))). Returns (loss, fake logits).
+
+    `max_t`: a host-side bound of t, so that G never reads t back from the device.
+    """
+    frames = G(z, c, t, max_t=max_t)
     logits = run_D(D, frames, c, t, augment)
     return F.softplus(-logits).mean(), logits
 
 
 def discriminator_fake_loss(G, D, z: torch.Tensor, c: torch.Tensor, t: torch.Tensor,
-                            augment: Augment | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                            augment: Augment | None = None, max_t: float | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dmain, generated half: mean_b softplus(D(G(z))), G not differentiated."""
     with torch.no_grad():
-        frames = G(z, c, t)
+        frames = G(z, c, t, max_t=max_t)
     logits = run_D(D, frames.detach(), c, t, augment)
     return F.softplus(logits).mean(), logits
 
