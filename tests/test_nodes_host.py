@@ -267,6 +267,8 @@ def test_every_workflow_runs_from_the_real_frontend(server, tmp_path):
         assert result["status"] == "success", (name, server.log_tail())
         entry = server.get(f"/history/{result['prompt_id']}")[result["prompt_id"]]
         workflow = json.loads(path.read_text())
+        if {"SaveVideo", "StyleGANV_RenderToFile"} & {n["type"] for n in workflow["nodes"]}:
+            assert result["videos_shown"] >= 1, f"{name}: no video preview in the UI"
         expected = EDITING_EXPECTED.get(name) or expected_output(workflow, CI_TIMELINE.get(name, {}))
         files = saved_files(entry)
         assert files and (expected is None or len(files) == expected["files"]), (name, files)

@@ -38,10 +38,12 @@ try {
                              null, { timeout: 90000 });
   await page.waitForTimeout(2500);  // the first-run Templates dialog opens late; close it
   const closeDialogs = async () => {
-    for (let i = 0; i < 4; i++) {
-      const open = await page.locator('.p-dialog-mask').first().isVisible().catch(() => false);
-      if (!open) break;
-      await page.keyboard.press('Escape');
+    for (let i = 0; i < 6; i++) {
+      const dialog = page.locator('[role="dialog"]').first();
+      if (!await dialog.isVisible().catch(() => false)) break;
+      const close = dialog.locator('button[aria-label="Close"], .p-dialog-close-button, button:has(.pi-times)').first();
+      if (await close.isVisible().catch(() => false)) await close.click().catch(() => {});
+      else await page.keyboard.press('Escape');
       await page.waitForTimeout(400);
     }
   };
@@ -113,6 +115,9 @@ try {
     }
     page.off('pageerror', onError);
     result.page_errors = pageErrors;
+    await closeDialogs();
+    // Output previews the user sees on the nodes (SaveVideo, Render to File: a <video> player).
+    result.videos_shown = await page.locator('video').evaluateAll((vs) => vs.filter((v) => v.offsetParent).length);
     await page.screenshot({ path: path.join(job.shots, name + '.png') });
     report.workflows.push(result);
   }

@@ -21,7 +21,7 @@ try {
   await page.waitForFunction(() => window.app?.graph && window.LiteGraph?.registered_node_types?.StyleGANV_Render,
                              null, { timeout: 90000 });
   await page.waitForTimeout(2500);
-  for (let i = 0; i < 4 && await page.locator('.p-dialog-mask').first().isVisible().catch(() => false); i++) {
+  for (let i = 0; i < 4 && await page.locator('[role="dialog"]').first().isVisible().catch(() => false); i++) {
     await page.keyboard.press('Escape');
     await page.waitForTimeout(400);
   }
