@@ -277,6 +277,7 @@ def test_every_workflow_runs_from_the_real_frontend(server, tmp_path):
             assert path_out.is_file() and path_out.stat().st_size > 0
             if path_out.suffix == ".webp":
                 with Image.open(path_out) as im:
+                    im.load()  # the frame duration is known once a frame is decoded
                     got = {"frames": im.n_frames, "size": im.size, "fps": 1000 / im.info["duration"]}
             else:
                 frames, fps, size, codec, metadata = decode_mp4(path_out)
