@@ -24,6 +24,10 @@ def _make_library_importable() -> None:
 _make_library_importable()
 
 
+# Served at /extensions/<pack folder>/: the per-node help pages in docs/ (no JavaScript).
+WEB_DIRECTORY = "./nodes/web"
+
+
 async def comfy_entrypoint():
     """ComfyUI's V3 hook: returns the extension that lists this pack's nodes."""
     from .nodes.extension import StyleGANVExtension
@@ -31,4 +35,4 @@ async def comfy_entrypoint():
     return StyleGANVExtension()
 
 
-__all__ = ["comfy_entrypoint"]
+__all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

@@ -88,6 +88,12 @@ def test_object_info_lists_every_node_with_its_schema(server):
     assert server.get("/object_info/StyleGANV_Render")["StyleGANV_Render"] == render
 
 
+def test_every_node_has_a_help_page(server):
+    for node_id in NODE_IDS:
+        page = server.get(f"/extensions/stylegan-v/docs/{node_id}.md")
+        assert isinstance(page, str) and page.startswith("# "), node_id
+
+
 def test_model_folder_is_registered(server):
     assert "stylegan_v" in server.get("/models")
     assert DEMO_CHECKPOINT in server.get("/models/stylegan_v")
@@ -269,6 +275,8 @@ def test_every_workflow_runs_from_the_real_frontend(server, tmp_path):
         workflow = json.loads(path.read_text())
         if {"SaveVideo", "StyleGANV_RenderToFile"} & {n["type"] for n in workflow["nodes"]}:
             assert result["videos_shown"] >= 1, f"{name}: no video preview in the UI"
+            # The mp4 carries its workflow: dropping it on the UI rebuilds the same graph.
+            assert result["restored_types"] == result["loaded_types"], (name, result["restored_types"])
         expected = EDITING_EXPECTED.get(name) or expected_output(workflow, CI_TIMELINE.get(name, {}))
         files = saved_files(entry)
         assert files and (expected is None or len(files) == expected["files"]), (name, files)

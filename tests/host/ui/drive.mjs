@@ -119,6 +119,21 @@ try {
     // Output previews the user sees on the nodes (SaveVideo, Render to File: a <video> player).
     result.videos_shown = await page.locator('video').evaluateAll((vs) => vs.filter((v) => v.offsetParent).length);
     await page.screenshot({ path: path.join(job.shots, name + '.png') });
+    if (result.prompt_id) {
+      const promptId = result.prompt_id;
+      // Drop the first mp4 it wrote back into the UI, as a user would: the graph must come back.
+      result.restored_types = await page.evaluate(async (id) => {
+        const outputs = (await (await fetch('/history/' + id)).json())[id]?.outputs ?? {};
+        const item = Object.values(outputs).flatMap((o) => o.images ?? []).find((i) => i.filename.endsWith('.mp4'));
+        if (!item) return null;
+        const query = new URLSearchParams({ filename: item.filename, subfolder: item.subfolder, type: item.type });
+        const blob = await (await fetch('/view?' + query)).blob();
+        window.app.graph.clear();  // so that only the file can bring the nodes back
+        await window.app.handleFile(new File([blob], item.filename, { type: 'video/mp4' }));
+        await new Promise((r) => setTimeout(r, 500));
+        return window.app.graph._nodes.map((n) => n.type).sort();
+      }, promptId);
+    }
     report.workflows.push(result);
   }
 } finally {
