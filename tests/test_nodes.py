@@ -375,3 +375,42 @@ def test_longer_timeline_never_changes_the_beginning(comfy, model):
                    .reshape(2, n, 32, 32, 3) for n, chunk in ((4, 4), (40, 16)))
     assert torch.allclose(long[:, :4], short, atol=1e-5)
     assert not torch.allclose(long[:, 4:8], short, atol=1e-2)  # and it does move
+
+
+def test_render_to_file_memory_is_bounded_by_a_few_chunks(comfy, model, monkeypatch):
+    """However long the video, the renderer can never run more than a few chunks ahead of the encoder."""
+    import time as _time
+
+    import comfy.model_management as mm
+
+    from stylegan_v import render
+
+    counts = {"produced": 0, "consumed": 0, "max_ahead": 0, "frames": 0}
+
+    def fast_renderer(G, ws, motion, t, c=None, chunk_size=16):
+        for first in range(0, t.shape[0], chunk_size):
+            n = min(chunk_size, t.shape[0] - first)
+            counts["produced"] += 1
+            yield first, torch.zeros(ws.shape[0], n, 3, 32, 32)
+
+    def slow_encoder(path, batches, fps, crf=18, metadata=None):
+        for batch in batches:
+            counts["consumed"] += 1
+            counts["frames"] += batch.shape[0]
+            counts["max_ahead"] = max(counts["max_ahead"], counts["produced"] - counts["consumed"])
+            _time.sleep(0.002)
+        return counts["frames"]
+
+    import sys
+
+    rendering = sys.modules[comfy.nodes["StyleGANV_RenderToFile"].__module__]
+    monkeypatch.setattr(render, "render_chunks", fast_renderer)
+    monkeypatch.setattr(rendering, "write_mp4", slow_encoder)
+    content, motion = latents(comfy, model, batch=1)
+    long = comfy.run("StyleGANV_Timeline", model=model, fps=25.0, duration=2000, unit="frames", start_time=0.0,
+                     speed=1.0).args[0]
+    assert not mm.processing_interrupted()
+    comfy.run("StyleGANV_RenderToFile", model=model, content=content, motion=motion, timeline=long, chunk_size=8,
+              grid_columns=0, crf=18, filename_prefix="unit/bounded")
+    assert counts["frames"] == 2000 and counts["produced"] == 250
+    assert counts["max_ahead"] <= 4, counts  # queue depth 2, plus the chunks in hand on each side
