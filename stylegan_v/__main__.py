@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "demo.safetensors"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "stylegan_v_demo.safetensors"
 MAX_FRAMES = 10_000_000
 
 
@@ -42,6 +42,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         G.set_precision(args.precision)
     dataset_fps = args.dataset_fps or G.model_config.dataset_fps
     num_frames = args.frames if args.frames is not None else round(args.seconds * args.fps)
+    if not 1 <= args.scale <= 16:
+        raise SystemExit(f"--scale must be 1..16, got {args.scale}")
     if not 1 <= num_frames <= MAX_FRAMES:
         raise SystemExit(f"the video must have 1..{MAX_FRAMES} frames, got {num_frames}")
     t = R.timestamps(num_frames, args.fps, dataset_fps, start_time=args.start, speed=args.speed)
@@ -54,7 +56,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     def batches():
         for _, frames in R.render_chunks(G, ws, motion, t, c=c, chunk_size=args.chunk):
             progress.update(frames.shape[1])
-            yield R.to_uint8(R.grid(frames, columns)).cpu()
+            pixels = R.to_uint8(R.grid(frames, columns))
+            yield pixels.repeat_interleave(args.scale, 1).repeat_interleave(args.scale, 2).cpu()
 
     start = time.perf_counter()
     with progress:
@@ -122,6 +125,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--class-index", type=int, help="class for conditional models")
     r.add_argument("--chunk", type=int, default=16, help="frames per video rendered at once (memory)")
     r.add_argument("--crf", type=int, default=18, help="H.264 quality (0 lossless .. 51 worst)")
+    r.add_argument("--scale", type=int, default=1,
+                   help="enlarge each pixel to SCALE x SCALE (nearest; for viewing small models)")
     r.add_argument("--precision", default="float32", choices=["float32", "float16", "bfloat16"])
     r.add_argument("--dataset-fps", type=float, help="override the model's dataset fps")
     r.add_argument("--device", default="auto")

@@ -1,6 +1,6 @@
 """Rendering benchmark: frames/s, model FLOP utilisation and peak memory.
 
-    python -m stylegan_v.benchmark                        # 256x256 preset, CUDA if present
+    python -m stylegan_v.benchmark                        # 256x256 and 1024x1024, CUDA if present
     python -m stylegan_v.benchmark --device cpu --batch-sizes 1,4 --precisions float32
 
 Times the renderer's hot path (motion window + synthesis) with random weights;
@@ -74,7 +74,7 @@ def measure(G: Generator, batch: int, frames: int, chunk: int, device: torch.dev
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="ffs256")
+    p.add_argument("--preset", default="ffs256,mead1024", help="comma-separated presets, one table")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-sizes", default="1,4,16")
     p.add_argument("--precisions", default=None, help="default: float32 on CPU; float32,bfloat16,float16 on CUDA")
@@ -87,26 +87,31 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     precisions = (args.precisions or ("float32,bfloat16,float16" if device.type == "cuda" else "float32")).split(",")
-    torch.manual_seed(0)
-    G = Generator(preset(args.preset).generator).eval().requires_grad_(False).to(device)
-    gflop = flops_per_frame(G) / 1e9
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"# {args.preset} {G.img_resolution}x{G.img_resolution} on {name}, torch {torch.__version__}, "
-          f"{gflop:.1f} GFLOP/frame, {args.frames} frames x {args.repeats} repeats per row", flush=True)
-    print(f"{'precision':>10} {'batch':>6} {'frames/s':>10} {'TFLOP/s':>9} {'MFU':>7} {'peak mem':>10}")
-    for precision in precisions:
-        G.set_precision(precision)
-        for batch in (int(b) for b in args.batch_sizes.split(",")):
-            try:
-                fps, peak = measure(G, batch, args.frames, args.chunk, device, args.repeats)
-            except torch.cuda.OutOfMemoryError:
-                print(f"{precision:>10} {batch:>6} {'OOM':>10}")
-                continue
-            tflops = fps * gflop / 1e3
-            peak_t = peak_tflops(device, precision)
-            mfu = f"{100 * tflops / peak_t:6.1f}%" if peak_t else "     -"
-            print(f"{precision:>10} {batch:>6} {fps:10.2f} {tflops:9.3f} {mfu:>7} {peak / 2**30:8.2f}GiB"
-                  + ("" if device.type == "cuda" else " (RSS)"), flush=True)
+    print(f"# {name}, torch {torch.__version__}, {args.frames} frames x {args.repeats} repeats per row", flush=True)
+    print(f"{'model':>10} {'GFLOP/f':>8} {'precision':>10} {'batch':>6} {'frames/s':>10} {'TFLOP/s':>9} {'MFU':>7} "
+          f"{'peak mem':>10}")
+    for preset_name in args.preset.split(","):
+        torch.manual_seed(0)
+        G = Generator(preset(preset_name).generator).eval().requires_grad_(False).to(device)
+        gflop = flops_per_frame(G) / 1e9
+        model = f"{G.img_resolution}x{G.img_resolution}"
+        for precision in precisions:
+            G.set_precision(precision)
+            for batch in (int(b) for b in args.batch_sizes.split(",")):
+                row = f"{model:>10} {gflop:8.1f} {precision:>10} {batch:>6}"
+                try:
+                    fps, peak = measure(G, batch, args.frames, args.chunk, device, args.repeats)
+                except torch.cuda.OutOfMemoryError:
+                    print(f"{row} {'OOM':>10}", flush=True)
+                    torch.cuda.empty_cache()
+                    continue
+                tflops = fps * gflop / 1e3
+                peak_t = peak_tflops(device, precision)
+                mfu = f"{100 * tflops / peak_t:6.1f}%" if peak_t else "     -"
+                print(f"{row} {fps:10.2f} {tflops:9.3f} {mfu:>7} {peak / 2**30:8.2f}GiB"
+                      + ("" if device.type == "cuda" else " (RSS)"), flush=True)
+        del G
     return 0
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import stylegan_v
@@ -56,6 +57,22 @@ def test_render_matches_library_frames(official_pkl, tmp_path):
     err = abs(luma(frames[0]) - luma(expected[0, 0].numpy())).mean()
     assert err < 3, err
     assert abs(luma(frames[0]) - luma(other[0, 0].numpy())).mean() > 4 * err
+
+
+def test_render_scale_enlarges_pixels(official_pkl, tmp_path):
+    plain, big = tmp_path / "plain.mp4", tmp_path / "big.mp4"
+    common = ("--checkpoint", official_pkl, "--seed", 5, "--motion-seed", 6, "--frames", 2, "--crf", 0)
+    run("render", *common, "--out", plain)
+    run("render", *common, "--scale", 3, "--out", big)
+    small, _ = read_video(plain)
+    large, _ = read_video(big)
+    assert large.shape == (2, 96, 96, 3)
+    luma = np.array([0.299, 0.587, 0.114])  # full resolution in yuv420p, unlike chroma
+    blocks = (large.astype(float) @ luma).reshape(2, 32, 3, 32, 3)
+    assert blocks.std(axis=(2, 4)).mean() < 3  # each source pixel became a flat 3x3 block...
+    assert abs(blocks.mean(axis=(2, 4)) - small.astype(float) @ luma).mean() < 3  # ...of the same value
+    result = run("render", "--checkpoint", official_pkl, "--scale", 0, "--out", tmp_path / "x.mp4", check=False)
+    assert result.returncode != 0 and "--scale must be 1..16" in result.stderr
 
 
 def test_errors_are_clear(tmp_path):
