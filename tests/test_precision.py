@@ -12,15 +12,10 @@ TOLERANCE = {"float16": 2e-2, "bfloat16": 8e-2}
 
 
 @pytest.fixture(scope="module")
-def official(request):
-    from tests.conftest import OFFICIAL_TINY
-    import numpy as np
-
-    G = stylegan_v.load(OFFICIAL_TINY / "network-snapshot.pkl")
-    D = stylegan_v.load(OFFICIAL_TINY / "network-snapshot.pkl", "D")
-    with np.load(OFFICIAL_TINY / "reference.npz") as data:
-        ref = {k: torch.from_numpy(data[k]) for k in data.files}
-    return G, D, ref
+def official(official_pkl, reference):
+    # Fixtures, not `from tests.conftest import ...`: with the ComfyUI host on sys.path, `tests`
+    # can name ComfyUI's own test package.
+    return stylegan_v.load(official_pkl), stylegan_v.load(official_pkl, "D"), reference
 
 
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
