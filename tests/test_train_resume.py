@@ -83,3 +83,31 @@ def test_sigkill_then_resume_latest_continues_from_the_snapshot(video_data, tmp_
     lines = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert lines[-1]["iter"] == counters.batch_idx  # the resumed run appends to the same log
     assert snapshot.find_latest(run).name == snapshot.state_name(counters.cur_nframes)
+
+
+def test_sigterm_to_the_whole_job_with_data_workers_saves_and_exits_cleanly(video_data, tmp_path):
+    """SLURM's preemption and `kill -- -PGID` signal the trainer and its data workers together."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training.train", "--data", str(video_data), "--outdir", str(run),
+           "--preset", "tiny32", "--kimg", "10", "--snap", "0.024", "--tick", "0.012", "--workers", "1",
+           "--sample-kimg", "0", "--no-tensorboard", "--seed", "7"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while snapshot.find_latest(run) is None:
+            if proc.poll() is not None:
+                pytest.fail(f"training exited early:\n{proc.stdout.read().decode()}")
+            if time.monotonic() > deadline:
+                pytest.fail("no snapshot within 120 s")
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGTERM)
+        output = proc.communicate(timeout=120)[0].decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, output
+    assert "stopped on signal" in output, output
+    _, state, _ = snapshot.load_training_state(snapshot.find_latest(run))
+    assert f"kimg {state['counters']['cur_nframes'] / 1000:g}" in output.split("stopped on signal")[1]

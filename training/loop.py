@@ -102,6 +102,14 @@ def _optimizer(module: torch.nn.Module, lr: float, betas: tuple[float, float], e
     return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=betas, eps=eps, **kwargs)
 
 
+def _leave_stop_signals_to_trainer(worker_id: int) -> None:
+    """SLURM and `kill -- -PGID` signal every process of the job: a data worker that died of the
+    SIGTERM would crash the trainer before it saves. Workers ignore it; they end with the trainer."""
+    for name in Trainer.STOP_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 class Trainer:
     def __init__(self, opts: RunOptions, dist_info: distributed.DistInfo | None = None):
         self.opts = opts
@@ -316,7 +324,7 @@ class Trainer:
         workers = self.opts.workers
         kwargs = dict(batch_size=self.batch_gpu, num_workers=workers, pin_memory=self.device.type == "cuda")
         if workers > 0:
-            kwargs.update(prefetch_factor=2, persistent_workers=True)
+            kwargs.update(prefetch_factor=2, persistent_workers=True, worker_init_fn=_leave_stop_signals_to_trainer)
         return iter(torch.utils.data.DataLoader(stream, **kwargs))
 
     def _real_batch(self, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
