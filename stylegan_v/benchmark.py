@@ -54,16 +54,17 @@ def _sync(device: torch.device) -> None:
 
 def measure(G: Generator, batch: int, frames: int, chunk: int, device: torch.device, repeats: int) -> tuple[float, int]:
     ws = R.sample_content(G, seed=0, batch_size=batch, device=device)
+    c = R.class_labels(G, seed=0, batch_size=batch).to(device)  # conditional models (MEAD 1024) need labels
     motion = R.MotionSeed(seed=0, batch_size=batch)
     t = R.timestamps(frames, fps=30, dataset_fps=30)
-    for _ in R.render_chunks(G, ws, motion, t[:chunk], chunk_size=chunk):  # warm-up
+    for _ in R.render_chunks(G, ws, motion, t[:chunk], c=c, chunk_size=chunk):  # warm-up
         pass
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     _sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
-        for _ in R.render_chunks(G, ws, motion, t, chunk_size=chunk):
+        for _ in R.render_chunks(G, ws, motion, t, c=c, chunk_size=chunk):
             pass
     _sync(device)
     elapsed = time.perf_counter() - start
