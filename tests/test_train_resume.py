@@ -61,6 +61,7 @@ def test_sigkill_then_resume_latest_continues_from_the_snapshot(video_data, tmp_
     tensors, state, _ = snapshot.load_training_state(latest)  # a complete file, whatever the kill interrupted
     saved = state["counters"]
     assert saved["batch_idx"] >= 2 and saved["cur_nframes"] == saved["batch_idx"] * 12
+    assert saved["last_snap_nframes"] == saved["cur_nframes"]  # the next snapshot is a full --snap away
 
     torch.set_num_threads(1)
     trainer = Trainer(RunOptions(data=str(video_data), outdir=str(run), resume="latest", kimg=10.0, workers=0,
