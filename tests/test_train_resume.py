@@ -34,6 +34,16 @@ def _env() -> dict:
     return env
 
 
+def _wait_for_first_snapshot(proc: subprocess.Popen, run: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while snapshot.find_latest(run) is None:
+        if proc.poll() is not None:
+            pytest.fail(f"training exited early:\n{proc.stdout.read().decode()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no snapshot within {timeout:g} s")
+        time.sleep(0.1)
+
+
 def test_sigkill_then_resume_latest_continues_from_the_snapshot(video_data, tmp_path):
     run = tmp_path / "run"
     # 12 frames per iteration: a snapshot every 2 iterations, far fewer than the run asks for.
@@ -42,13 +52,7 @@ def test_sigkill_then_resume_latest_continues_from_the_snapshot(video_data, tmp_
            "--sample-kimg", "0", "--no-tensorboard", "--seed", "7"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while snapshot.find_latest(run) is None:
-            if proc.poll() is not None:
-                pytest.fail(f"training exited early:\n{proc.stdout.read().decode()}")
-            if time.monotonic() > deadline:
-                pytest.fail("no snapshot within 120 s")
-            time.sleep(0.1)
+        _wait_for_first_snapshot(proc, run)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -95,13 +99,7 @@ def test_sigterm_to_the_whole_job_with_data_workers_saves_and_exits_cleanly(vide
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while snapshot.find_latest(run) is None:
-            if proc.poll() is not None:
-                pytest.fail(f"training exited early:\n{proc.stdout.read().decode()}")
-            if time.monotonic() > deadline:
-                pytest.fail("no snapshot within 120 s")
-            time.sleep(0.1)
+        _wait_for_first_snapshot(proc, run)
         os.killpg(proc.pid, signal.SIGTERM)
         output = proc.communicate(timeout=120)[0].decode()
     finally:
