@@ -24,8 +24,10 @@ def test_render_benchmark_prints_one_row_per_model_and_batch():
     assert all(float(gflop) > 0 and float(fps) > 0 for _, gflop, _, fps in rows), out
 
 
-def test_training_benchmark_prints_speed_and_flops():
+def test_training_benchmark_prints_one_row_per_precision():
     out = run_module("training.benchmark", "--preset", "tiny32", "--batch", "2", "--iters", "1", "--warmup", "1",
-                     "--device", "cpu", "--threads", "1")
-    match = re.search(r"sec/kimg ([\d.]+), kimg/s ([\d.]+).*\(([\d.]+) GFLOP per frame\)", out)
-    assert match and all(float(x) > 0 for x in match.groups()), out
+                     "--device", "cpu", "--threads", "1", "--precision", "fp32,bf16")
+    assert float(re.search(r"([\d.]+) GFLOP per frame", out).group(1)) > 0, out
+    rows = re.findall(r"^\s+(fp32|bf16)\s+off\s+off\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s", out, flags=re.M)
+    assert [row[0] for row in rows] == ["fp32", "bf16"], out
+    assert all(float(x) > 0 for row in rows for x in row[1:]), out

@@ -1,7 +1,7 @@
 """Training speed of a preset: sec/kimg, kimg/s, MFU, peak memory (compute only, synthetic real clips).
 
     python -m training.benchmark --preset ffs256 [--batch 16] [--iters 20] [--warmup 5]
-                                 [--device cuda] [--precision bf16] [--compile | --no-compile]
+                                 [--device cuda] [--precision fp32,bf16] [--compile | --no-compile]
 
 Runs the real training step (Gmain, Dmain, lazy R1 every 16 iterations, EMA,
 ADA) on random clips, so data loading is excluded. kimg counts frames, as in
@@ -45,25 +45,8 @@ def _synthetic_clips(trainer, seed: int, pool: int = 4):
         yield from batches
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.benchmark", description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", required=True, choices=sorted(TRAIN_PRESETS))
-    p.add_argument("--batch", type=int, help="videos per iteration (default: preset)")
-    p.add_argument("--batch-gpu", type=int)
-    p.add_argument("--iters", type=int, default=20, help="timed iterations")
-    p.add_argument("--warmup", type=int, default=5, help="untimed iterations first (compile, cudnn autotune)")
-    p.add_argument("--device", choices=("cuda", "cpu"))
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--aug", choices=("ada", "fixed", "none"), default="ada")
-    p.add_argument("--p", type=float, default=0.2, help="augmentation probability during the benchmark")
-    p.add_argument("--peak-tflops", type=float)
-    p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
+def measure(args, precision: str | None) -> dict:
+    """One configuration: build a trainer, warm up, time `args.iters` steps."""
     from training import distributed
     from training.loop import RunOptions, Trainer
 
@@ -73,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         # A two-video dataset only so that the trainer can be built (labels, fake-time lengths).
         _write_data(f"{tmp}/data", model.generator.resolution, model.generator.c_dim)
         opts = RunOptions(data=f"{tmp}/data", outdir=f"{tmp}/run", train=train, device=args.device,
-                          precision=args.precision, compile=args.compile, channels_last=args.channels_last,
+                          precision=precision, compile=args.compile, channels_last=args.channels_last,
                           batch_gpu=args.batch_gpu, workers=0, sample_kimg=0, tensorboard=False)
         trainer = Trainer(opts, distributed.init(args.device))
         trainer.log.close()
@@ -96,21 +79,61 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - start
 
     frames = args.iters * trainer.train.batch * model.discriminator.num_frames
-    sec_per_kimg = seconds / (frames / 1000)
     flops = trainer.cost.per_iteration * args.iters / seconds
     peak = args.peak_tflops * 1e12 if args.peak_tflops else trainer.peak
-    mem = (torch.cuda.max_memory_allocated(trainer.device) / 2**30 if cuda
-           else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
-    device = torch.cuda.get_device_name(trainer.device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"preset {args.preset} ({model.generator.resolution}x{model.generator.resolution}), batch "
-          f"{trainer.train.batch} videos x {model.discriminator.num_frames} frames, {device}, precision "
-          f"{trainer.precision}, compile {'on' if trainer.use_compile else 'off'}, channels_last "
-          f"{'on' if trainer.channels_last else 'off'}, augment p {args.p if args.aug != 'none' else 0}")
-    print(f"{args.iters} iterations in {seconds:.2f} s: {seconds / args.iters * 1000:.1f} ms/iter, "
-          f"sec/kimg {sec_per_kimg:.3f}, kimg/s {1 / sec_per_kimg:.4f}, {flops / 1e12:.2f} TFLOP/s "
-          f"({trainer.cost.per_frame / 1e9:.1f} GFLOP per frame), "
-          f"MFU {f'{100 * flops / peak:.1f}%' if peak else 'n/a (pass --peak-tflops)'}, "
-          f"peak {'GPU' if cuda else 'process'} memory {mem:.2f} GiB")
+    return {
+        "trainer": trainer, "model": model, "cuda": cuda,
+        "ms_per_iter": seconds / args.iters * 1000, "sec_per_kimg": seconds / (frames / 1000),
+        "tflops": flops / 1e12, "mfu": flops / peak if peak else None,
+        "mem_gib": (torch.cuda.max_memory_allocated(trainer.device) / 2**30 if cuda
+                    else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.benchmark", description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", required=True, choices=sorted(TRAIN_PRESETS))
+    p.add_argument("--batch", type=int, help="videos per iteration (default: preset)")
+    p.add_argument("--batch-gpu", type=int)
+    p.add_argument("--iters", type=int, default=20, help="timed iterations")
+    p.add_argument("--warmup", type=int, default=5, help="untimed iterations first (compile, cudnn autotune)")
+    p.add_argument("--device", choices=("cuda", "cpu"))
+    p.add_argument("--precision", help="comma-separated from fp32, bf16, fp16: one row each (default: the "
+                                       "trainer's default for the device)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--aug", choices=("ada", "fixed", "none"), default="ada")
+    p.add_argument("--p", type=float, default=0.2, help="augmentation probability during the benchmark")
+    p.add_argument("--peak-tflops", type=float)
+    p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
+    args = p.parse_args(argv)
+    precisions = args.precision.split(",") if args.precision else [None]
+    if any(x not in (None, "fp32", "bf16", "fp16") for x in precisions):
+        p.error(f"--precision takes fp32, bf16, fp16 (comma-separated), got {args.precision}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    header = False
+    for precision in precisions:
+        r = measure(args, precision)
+        trainer, model = r["trainer"], r["model"]
+        if not header:
+            device = (torch.cuda.get_device_name(trainer.device) if r["cuda"]
+                      else f"CPU ({torch.get_num_threads()} threads)")
+            print(f"# preset {args.preset} ({model.generator.resolution}x{model.generator.resolution}), batch "
+                  f"{trainer.train.batch} videos x {model.discriminator.num_frames} frames, {device}, "
+                  f"{trainer.cost.per_frame / 1e9:.1f} GFLOP per frame, augment p "
+                  f"{args.p if args.aug != 'none' else 0}, {args.iters} timed iterations")
+            print(f"{'precision':>9} {'compile':>7} {'ch_last':>7} {'ms/iter':>9} {'sec/kimg':>9} {'kimg/s':>8} "
+                  f"{'TFLOP/s':>8} {'MFU':>6} {'peak mem':>10}")
+            header = True
+        mfu = f"{100 * r['mfu']:5.1f}%" if r["mfu"] is not None else "   n/a"
+        print(f"{trainer.precision:>9} {'on' if trainer.use_compile else 'off':>7} "
+              f"{'on' if trainer.channels_last else 'off':>7} {r['ms_per_iter']:9.1f} {r['sec_per_kimg']:9.3f} "
+              f"{1 / r['sec_per_kimg']:8.4f} {r['tflops']:8.2f} {mfu:>6} {r['mem_gib']:7.2f}GiB"
+              + ("" if r["cuda"] else " (RSS)"), flush=True)
+    if not args.peak_tflops and r["mfu"] is None:
+        print("# MFU: pass --peak-tflops for this device")
     return 0
 
 
