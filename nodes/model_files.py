@@ -5,15 +5,19 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from pathlib import Path
 
 import folder_paths
 
 FOLDER = "stylegan_v"
 EXTENSIONS = {".safetensors", ".pkl"}
+# The demo model ships inside the pack; listing this folder last makes it loadable by name
+# with no copying, while a user's own file of the same name in models/stylegan_v wins.
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "stylegan_v" / "assets"
 
 
 def register_model_folder() -> None:
-    """Add models/stylegan_v (honours --base-directory and extra_model_paths.yaml)."""
+    """Add models/stylegan_v (honours --base-directory and extra_model_paths.yaml) and the bundled models."""
     default_dir = os.path.join(folder_paths.models_dir, FOLDER)
     if FOLDER not in folder_paths.folder_names_and_paths:
         folder_paths.folder_names_and_paths[FOLDER] = ([default_dir], set(EXTENSIONS))
@@ -22,6 +26,8 @@ def register_model_folder() -> None:
         # would list every file): keep the user's paths and add ours and our extensions.
         folder_paths.add_model_folder_path(FOLDER, default_dir)
         folder_paths.folder_names_and_paths[FOLDER][1].update(EXTENSIONS)
+    if BUNDLED_DIR.is_dir() and str(BUNDLED_DIR) not in folder_paths.get_folder_paths(FOLDER):
+        folder_paths.folder_names_and_paths[FOLDER][0].append(str(BUNDLED_DIR))
 
 
 def checkpoint_names() -> list[str]:

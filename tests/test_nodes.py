@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from host.harness import require_host
-from host.models import DEMO_CHECKPOINT, make_checkpoint
+from host.models import BUNDLED_DEMO, DEMO_CHECKPOINT, make_checkpoint
 
 pytestmark = pytest.mark.host
 
@@ -108,6 +108,26 @@ def test_load_model_cache_key_follows_file_content(comfy):
     assert load.fingerprint_inputs(ckpt_name=path.name, dtype="auto") == first
     make_checkpoint(path, seed=6)
     assert load.fingerprint_inputs(ckpt_name=path.name, dtype="auto") != first
+
+
+def test_bundled_demo_model_loads_by_name_without_copying(comfy):
+    import folder_paths
+
+    import stylegan_v
+
+    assert folder_paths.get_folder_paths("stylegan_v")[-1] == str(BUNDLED_DEMO.parent)
+    shadow = comfy.models_dir / DEMO_CHECKPOINT  # the tests' random-weight model of the same name wins...
+    assert folder_paths.get_full_path("stylegan_v", DEMO_CHECKPOINT) == str(shadow)
+    aside = shadow.with_suffix(".aside")
+    shadow.rename(aside)
+    try:  # ...and without it the name resolves to the model the pack ships
+        assert DEMO_CHECKPOINT in folder_paths.get_filename_list("stylegan_v")
+        generator = comfy.run("StyleGANV_LoadModel", ckpt_name=DEMO_CHECKPOINT, dtype="fp32").args[0].model.generator
+    finally:
+        aside.rename(shadow)
+    shipped = stylegan_v.load(BUNDLED_DEMO)
+    for (name, a), (_, b) in zip(generator.state_dict().items(), shipped.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
 
 
 def test_load_model_errors_say_what_is_wrong(comfy):

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .harness import REPO_ROOT, ComfyServer, find_host
-from .models import DEMO_CHECKPOINT, make_checkpoint
+from .models import BUNDLED_DEMO, DEMO_CHECKPOINT, make_checkpoint
 
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
 TINY = 32  # the demo checkpoint's resolution
@@ -137,7 +137,8 @@ def main() -> int:
         tmp = Path(tmp)
         server = ComfyServer(host, tmp)
         server.models_dir.mkdir(parents=True, exist_ok=True)
-        make_checkpoint(server.models_dir / DEMO_CHECKPOINT)
+        if not BUNDLED_DEMO.is_file():  # the pack lists its demo model itself when it ships
+            make_checkpoint(server.models_dir / DEMO_CHECKPOINT)
         with server:
             items = [{"name": name, "prompt": prompt, "layout": {k: list(v) for k, v in layout.items()},
                       "out_json": str(WORKFLOWS_DIR / f"{name}.json"), "out_jpg": str(WORKFLOWS_DIR / f"{name}.jpg")}

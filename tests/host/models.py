@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 
 DEMO_CHECKPOINT = "stylegan_v_demo.safetensors"  # the name the example workflows load
+# The trained demo model the pack ships and lists in models/stylegan_v without copying.
+BUNDLED_DEMO = Path(__file__).resolve().parents[2] / "stylegan_v" / "assets" / DEMO_CHECKPOINT
 
 
 def make_checkpoint(path: Path, *, seed: int = 0, c_dim: int = 0, dataset_fps: float | None = None) -> Path:
