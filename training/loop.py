@@ -494,7 +494,6 @@ class Trainer:
                 if self._agree_to_stop():
                     # Preemption (SIGTERM / SIGUSR1): save and leave; --resume latest|auto continues.
                     if c.last_snap_nframes != c.cur_nframes:
-                        c.last_snap_nframes = c.cur_nframes  # before saving: the snapshot records itself
                         self.save_snapshot()
                     self.stopped_by_signal = True
                     self.log.print(f"stopped on signal at kimg {c.cur_nframes / 1000:g}; snapshot saved, continue "
@@ -595,9 +594,6 @@ class Trainer:
         snap_due = done or c.cur_nframes - c.last_snap_nframes >= t.snap_kimg * 1000
         export = None
         if snap_due:
-            # Set before saving so the snapshot records itself; otherwise a resumed run would
-            # find a snapshot "due" at its first tick and write a near-duplicate.
-            c.last_snap_nframes = c.cur_nframes
             export = self.save_snapshot()
         sample_kimg = self.opts.sample_kimg if self.opts.sample_kimg is not None else t.snap_kimg
         if sample_kimg > 0 and (done or c.cur_nframes - c.last_sample_nframes >= sample_kimg * 1000):
@@ -626,6 +622,9 @@ class Trainer:
     def save_snapshot(self) -> Path | None:
         """Training snapshot + G_ema export (rank 0 writes; every rank must call). Returns the export path."""
         c = self.counters
+        # Before writing, so the snapshot records itself as the last one; otherwise a resumed run
+        # would find a snapshot "due" at its first tick and write a near-duplicate.
+        c.last_snap_nframes = c.cur_nframes
         rng_states = distributed.gather_objects(self._rng_state())  # collective
         error = None
         export = None
