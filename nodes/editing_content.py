@@ -11,6 +11,7 @@ from comfy_api.latest import io
 
 from stylegan_v import content as edits
 from stylegan_v import render
+from stylegan_v.batching import combined_batch
 from stylegan_v.curves import Curve
 
 from .editing_timeline import INTERPOLATION_OPTIONS, curve_problems, keyframes
@@ -35,10 +36,10 @@ def check_pair(a: Content, b: Content, what: str) -> int:
     if a.latent_shape != b.latent_shape:
         raise ValueError(f"{what}: the two contents come from different models (latents {list(a.latent_shape)} "
                          f"and {list(b.latent_shape)})")
-    if a.batch_size != b.batch_size and 1 not in (a.batch_size, b.batch_size):
-        raise ValueError(f"{what}: content batch sizes {a.batch_size} and {b.batch_size} differ; make them equal, "
-                         "or use a single content on one side")
-    return max(a.batch_size, b.batch_size)
+    try:
+        return combined_batch(a.batch_size, b.batch_size, "the first content's", "the second's")
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}") from None
 
 
 def labels_for(a: Content, b: Content, batch: int) -> torch.Tensor | None:
@@ -195,13 +196,12 @@ class ApplyDirection(io.ComfyNode):
     @classmethod
     def execute(cls, content: Content, direction: Direction, timeline: Timeline, strength: float,
                 strength_keyframes: str, interpolation: str) -> io.NodeOutput:
-        shape = content.latent_shape
-        vector = direction.vector
-        if vector.shape[-1] != shape[-1] or vector.ndim == 2 and tuple(vector.shape) != shape:
-            raise ValueError(f"the direction ({direction.source}) has shape {list(vector.shape)}, which does not "
-                             f"fit this model's latents {list(shape)} (expected [{shape[1]}] or {list(shape)})")
+        try:
+            edits.check_direction(direction.vector, content.latent_shape)
+        except ValueError as e:
+            raise ValueError(f"{direction.source}: {e}") from None
         strengths = strength * frame_curve(strength_keyframes, interpolation, timeline, "strength_keyframes")
-        edited = edits.Direction(content.ws, vector, strengths)
+        edited = edits.Direction(content.ws, direction.vector, strengths)
         return io.NodeOutput(Content(ws=edited, c=content.c, model_fingerprint=content.model_fingerprint))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from comfy_api.latest import io
 
+from stylegan_v import content as edits
 from stylegan_v.content import ContentSchedule
 
 ModelType = io.Custom("STYLEGAN_V_MODEL")
@@ -31,7 +32,7 @@ class Content:
 
     @property
     def batch_size(self) -> int:
-        return self.ws.shape[0] if isinstance(self.ws, torch.Tensor) else self.ws.batch_size
+        return edits.batch_size(self.ws)
 
     @property
     def latent_shape(self) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from comfy.cli_args import args
 from comfy_api.latest import InputImpl, Types, io, ui
 
 from stylegan_v import render
+from stylegan_v.batching import combined_batch
 from stylegan_v.video import write_mp4
 
 from .loader import generator_on_device
@@ -58,17 +59,13 @@ def output_geometry(generator, batch: int, grid_columns: int) -> tuple[int, int,
     return 1, math.ceil(batch / columns) * h, columns * w
 
 
-def check_compatible(generator, content: Content, motion: render.MotionSeed) -> int:
+def check_compatible(generator, content: Content, motion: render.Motion) -> int:
     """The batch size the inputs render, or an error naming the mismatch."""
     expected = (generator.num_ws, generator.w_dim)
     if content.latent_shape != expected or (generator.c_dim and content.c is None):
         raise ValueError(f"the content was sampled from another model (latents {list(content.latent_shape)}, this "
                          f"model needs {list(expected)}); connect Sample Content to the same Load Model node.")
-    b, m = content.batch_size, motion.batch_size
-    if b != m and 1 not in (b, m):
-        raise ValueError(f"content batch_size ({b}) and motion batch_size ({m}) differ; make them equal, "
-                         "or set one of them to 1 to share it.")
-    return max(b, m)
+    return combined_batch(content.batch_size, motion.batch_size, "content", "motion")
 
 
 def frame_chunks(model, content: Content, motion, timeline: Timeline, chunk_size: int,

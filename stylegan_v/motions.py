@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from .batching import combined_batch
 from .generator import Generator
 
 NOISE_BLOCK = 64
@@ -156,7 +157,7 @@ class BlendedMotion:
 
     @property
     def batch_size(self) -> int:
-        return _broadcast_sizes(self.a.batch_size, self.b.batch_size, "motion a", "motion b")
+        return combined_batch(self.a.batch_size, self.b.batch_size, "motion a", "motion b")
 
     def codes(self, G: Generator, first: int, last: int, c: torch.Tensor | None = None) -> torch.Tensor:
         b = self.batch_size
@@ -210,13 +211,6 @@ def _loop_period(motion: Motion) -> int | None:
         return motion.period_codes
     inner = getattr(motion, "a", None) or getattr(motion, "base", None)
     return _loop_period(inner) if inner is not None else None
-
-
-def _broadcast_sizes(a: int, b: int, name_a: str, name_b: str) -> int:
-    size = max(a, b)
-    if a not in (1, size) or b not in (1, size):
-        raise ValueError(f"{name_a} batch ({a}) and {name_b} batch ({b}) must be equal, or one of them 1")
-    return size
 
 
 def loop_period_codes(seconds: float, dataset_fps: float, distance: int) -> int:

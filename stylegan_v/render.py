@@ -15,7 +15,9 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from .batching import combined_batch
 from .content import ContentSchedule
+from .content import batch_size as content_batch
 from .generator import Generator
 from .motions import CODE_BLOCK, NOISE_BLOCK, Motion, MotionSeed, check_seed, motion_noise, seeded_normal
 
@@ -73,19 +75,6 @@ def timestamps(num_frames: int, fps: float, dataset_fps: float, start_time: floa
     return (start_time + speed * k / fps) * dataset_fps
 
 
-def _batch_of(content: torch.Tensor | ContentSchedule) -> int:
-    return content.shape[0] if isinstance(content, torch.Tensor) else content.batch_size
-
-
-def _broadcast(content: torch.Tensor | ContentSchedule, motion: Motion) -> int:
-    nc = _batch_of(content)
-    b = max(nc, motion.batch_size)
-    if nc not in (1, b) or motion.batch_size not in (1, b):
-        raise ValueError(f"content batch ({nc}) and motion batch ({motion.batch_size}) must be equal, "
-                         "or one of them 1")
-    return b
-
-
 def motion_codes(G: Generator, motion: Motion, first: int, last: int, c: torch.Tensor | None = None
                  ) -> torch.Tensor:
     """Motion codes first..last (inclusive) for every video: [B, last - first + 1, code_dim]."""
@@ -119,7 +108,7 @@ def render_chunks(G: Generator, ws: torch.Tensor | ContentSchedule, motion: Moti
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    b = _broadcast(ws, motion)
+    b = combined_batch(content_batch(ws), motion.batch_size, "content", "motion")
     t = torch.as_tensor(t, dtype=torch.float64)
     if t.ndim == 1:
         t = t.unsqueeze(0).expand(b, -1)

@@ -3,12 +3,15 @@ directions), plus latents as files."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from stylegan_v import content as C
 from stylegan_v import render as R
 from stylegan_v import schedule as S
+from stylegan_v.batching import combined_batch
 from stylegan_v.curves import Curve
 from stylegan_v.latents import load_latents, save_latents
 from stylegan_v.motions import BlendedMotion, LoopingMotion, MotionSeed, ScaledMotion, loop_period_codes, mean_code
@@ -117,6 +120,38 @@ def test_cannot_blend_loop_with_plain_motion():
         BlendedMotion(LoopingMotion(0), MotionSeed(1), 0.5)
 
 
+# ---- the batch rule -------------------------------------------------------------------------------------
+
+def test_one_batch_rule_equal_or_one():
+    assert combined_batch(3, 3, "content", "motion") == 3
+    assert combined_batch(1, 4, "content", "motion") == 4 and combined_batch(4, 1, "content", "motion") == 4
+    for a, b in ((2, 4), (4, 2), (2, 3)):
+        with pytest.raises(ValueError, match=rf"content batch_size \({a}\) and motion batch_size \({b}\) differ"):
+            combined_batch(a, b, "content", "motion")
+    with pytest.raises(ValueError, match="motion batch_size must be >= 1, got 0"):
+        combined_batch(1, 0, "content", "motion")
+
+
+def test_every_pairing_refuses_batches_two_and_four(tiny_generator):
+    G = tiny_generator
+    two, four = R.sample_content(G, 1, 2), R.sample_content(G, 2, 4)
+    weights = torch.zeros(3, dtype=torch.float64)
+    # Morph used to accept 2 and 4 (4 % 2 == 0) and fail later, in ws_for, with "different models?".
+    with pytest.raises(ValueError, match=r"morph start batch_size \(2\) and morph end batch_size \(4\) differ"):
+        C.Morph(two, four, weights)
+    assert C.Morph(two[:1], four, weights).batch_size == 4 and C.Morph(four, four, weights).batch_size == 4
+    with pytest.raises(ValueError, match=r"\(2\) and .*\(4\) differ"):
+        C.style_mix(two, four, 0, 1)
+    with pytest.raises(ValueError, match=r"\(2\) and .*\(4\) differ"):
+        C.direction_between(two, four)
+    with pytest.raises(ValueError, match=r"content batch_size \(2\) and direction batch_size \(4\) differ"):
+        C.Direction(two, torch.zeros(4, G.num_ws, G.w_dim), weights)
+    with pytest.raises(ValueError, match=r"motion a batch_size \(2\) and motion b batch_size \(4\) differ"):
+        _ = BlendedMotion(MotionSeed(0, 2), MotionSeed(1, 4), 0.5).batch_size
+    with pytest.raises(ValueError, match=r"content batch_size \(2\) and motion batch_size \(4\) differ"):
+        R.render(G, two, MotionSeed(0, 4), R.timestamps(1, 25, 25))
+
+
 # ---- content edits --------------------------------------------------------------------------------------
 
 def test_morph_endpoints_exact_and_progressive(tiny_generator):
@@ -147,6 +182,11 @@ def test_style_mix_and_directions(tiny_generator):
     edited = C.Direction(a, d, strengths).ws_for(torch.arange(3))
     assert torch.equal(edited[:, 0], a)
     assert torch.allclose(edited[:, 2], a + (b - a).mean(0), atol=1e-6)
+    every_layer = C.Direction(a, d[0], strengths).ws_for(torch.arange(3))
+    assert torch.allclose(every_layer[:, 2], a + d[0], atol=1e-6)
+    for wrong in (torch.zeros(G.w_dim + 1), torch.zeros(G.num_ws + 1, G.w_dim)):
+        with pytest.raises(ValueError, match=re.escape(f"shape {list(wrong.shape)}, which does not fit latents")):
+            C.Direction(a, wrong, strengths)
 
 
 # ---- latents as files -----------------------------------------------------------------------------------
