@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from stylegan_v.grids import GatheredMotion, content_motion_grid
+from stylegan_v.grids import content_motion_grid
 from stylegan_v.motions import BlendedMotion, LoopingMotion, ScaledMotion, loop_period_codes
 
 from .payloads import Content, ContentType, ModelType, MotionType
@@ -19,18 +19,6 @@ def motion_batch(motion) -> int:
         return motion.batch_size
     except ValueError as e:
         raise ValueError(f"these motions cannot be combined: {e}") from None
-
-
-def loop_of(motion) -> LoopingMotion | None:
-    """The looping motion inside an edited motion (blends and intensity keep the loop), if any."""
-    while motion is not None and not isinstance(motion, LoopingMotion):
-        if isinstance(motion, BlendedMotion):
-            motion = motion.a
-        elif isinstance(motion, (ScaledMotion, GatheredMotion)):
-            motion = motion.base
-        else:
-            return None
-    return motion
 
 
 def loop_seconds(generator, loop: LoopingMotion) -> float:

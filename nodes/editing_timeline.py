@@ -10,8 +10,9 @@ from comfy_api.latest import io
 
 from stylegan_v import schedule
 from stylegan_v.curves import INTERPOLATIONS, Curve
+from stylegan_v.motions import loop_of
 
-from .editing_motion import loop_of, loop_seconds
+from .editing_motion import loop_seconds
 from .payloads import ModelType, MotionType, Timeline, TimelineType
 from .timeline import MAX_FRAMES, UNITS, frame_count
 

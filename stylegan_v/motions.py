@@ -151,7 +151,7 @@ class BlendedMotion:
     weight: float
 
     def __post_init__(self) -> None:
-        if _loop_period(self.a) != _loop_period(self.b):
+        if _period_codes(self.a) != _period_codes(self.b):
             raise ValueError("cannot blend motions with different looping (both must loop with the same period, "
                              "or neither)")
 
@@ -206,11 +206,22 @@ def mean_code(G: Generator, c: torch.Tensor | None = None) -> torch.Tensor:
     return cache[key]
 
 
-def _loop_period(motion: Motion) -> int | None:
-    if isinstance(motion, LoopingMotion):
-        return motion.period_codes
-    inner = getattr(motion, "a", None) or getattr(motion, "base", None)
-    return _loop_period(inner) if inner is not None else None
+def loop_of(motion: Motion) -> LoopingMotion | None:
+    """The looping motion whose clock `motion` plays (None if it does not loop).
+
+    A blend plays on its first motion's clock; motions that wrap another one (intensity here,
+    selections in `grids`) keep it in `base` and play on its clock.
+    """
+    while not isinstance(motion, LoopingMotion):
+        motion = motion.a if isinstance(motion, BlendedMotion) else getattr(motion, "base", None)
+        if motion is None:
+            return None
+    return motion
+
+
+def _period_codes(motion: Motion) -> int | None:
+    loop = loop_of(motion)
+    return None if loop is None else loop.period_codes
 
 
 def loop_period_codes(seconds: float, dataset_fps: float, distance: int) -> int:

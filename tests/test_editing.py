@@ -13,8 +13,10 @@ from stylegan_v import render as R
 from stylegan_v import schedule as S
 from stylegan_v.batching import combined_batch
 from stylegan_v.curves import Curve
+from stylegan_v.grids import GatheredMotion
 from stylegan_v.latents import load_latents, save_latents
-from stylegan_v.motions import BlendedMotion, LoopingMotion, MotionSeed, ScaledMotion, loop_period_codes, mean_code
+from stylegan_v.motions import (BlendedMotion, LoopingMotion, MotionSeed, ScaledMotion, loop_of, loop_period_codes,
+                                mean_code)
 
 
 # ---- curves and timelines -------------------------------------------------------------------------------
@@ -118,6 +120,17 @@ def test_seamless_loop(tiny_generator):
 def test_cannot_blend_loop_with_plain_motion():
     with pytest.raises(ValueError, match="looping"):
         BlendedMotion(LoopingMotion(0), MotionSeed(1), 0.5)
+
+
+def test_loop_of_finds_the_loop_an_edited_motion_plays():
+    loop = LoopingMotion(seed=1, batch_size=2, period_codes=3)
+    assert loop_of(loop) is loop
+    blended = BlendedMotion(loop, LoopingMotion(seed=2, period_codes=3), 0.5)
+    assert loop_of(ScaledMotion(blended, 0.5)) is loop  # a blend plays on its first motion's clock
+    assert loop_of(GatheredMotion(ScaledMotion(loop, 2.0), (1, 0, 1))) is loop
+    assert loop_of(MotionSeed(1)) is None and loop_of(ScaledMotion(MotionSeed(1), 0.5)) is None
+    with pytest.raises(ValueError, match="looping"):  # the same rule refuses blends of different periods
+        BlendedMotion(loop, LoopingMotion(seed=2, period_codes=4), 0.5)
 
 
 # ---- the batch rule -------------------------------------------------------------------------------------
