@@ -1,4 +1,4 @@
-"""StyleGAN-V losses (spec 3): non-saturating logistic loss and lazy R1.
+"""StyleGAN-V losses: the non-saturating logistic loss and lazy R1, per video.
 
 Pure functions of (networks, inputs); the loop owns optimisers, phases and
 gradient scaling. Logits are per video; frames are flattened video-major
@@ -60,7 +60,7 @@ def r1_penalty(D, real: torch.Tensor, c: torch.Tensor, t: torch.Tensor,
     differentiable), as in the original. Returns (penalty [B] float32, logits [B]).
 
     Must run through an eager D: torch.compile does not support the double
-    backward this needs (performance_notes 1c).
+    backward this needs.
     """
     num_frames = t.shape[1]
     x = real.detach().requires_grad_(True)
@@ -74,7 +74,7 @@ def r1_penalty(D, real: torch.Tensor, c: torch.Tensor, t: torch.Tensor,
 
 def r1_loss(D, real: torch.Tensor, c: torch.Tensor, t: torch.Tensor, gamma: float, interval: int,
             augment: Augment | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dreg: gamma/2 * mean_b penalty, times the lazy interval (spec 3).
+    """Dreg: gamma/2 * mean_b penalty, times the lazy interval (it runs once per `interval` iterations).
 
     The original adds `logits * 0` so DDP sees every parameter used; we reduce
     gradients ourselves, so that term (a wasted backward) is dropped.

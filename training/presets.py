@@ -1,8 +1,8 @@
 """Training hyper-parameter presets (frozen), paired with model presets by name.
 
-Values follow the original StyleGAN-V training configuration (spec sections 3
-and 4.3). Where the original deviates from its own intent (spec section 9), the
-choice made here is stated next to the field.
+Values follow the original StyleGAN-V training configuration. Where the
+original deviates from its own intent, the choice made here is stated next to
+the field.
 
 Units: `batch` counts videos (clips). Run length, ticks and snapshots count
 *frames* in kimg, as the original's `kimg` does (3 frames per clip), so
@@ -16,6 +16,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from stylegan_v.config import ModelConfig, preset as model_preset
+
+AUGMENT_MODES = ("ada", "fixed", "none")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class TrainPreset:
     # EMA of G: half-life in thousands of *videos*; None is the original's batch * 10 / 32.
     ema_kimg: float | None = None
     # Ramp-up: half-life <= ema_rampup * videos seen. The original disables it for
-    # fresh runs only by accident (spec 9.1: `resume: ~` takes the transfer-learning
+    # fresh runs only by accident (its config's `resume: ~` takes the transfer-learning
     # branch). We follow StyleGAN2-ADA's intent: on for fresh runs, off for --init.
     ema_rampup: float | None = 0.05
     # Adaptive augmentation ('bgc', one transform per clip).
@@ -51,8 +53,8 @@ class TrainPreset:
     # StyleGAN2-ADA's 500 throughout, and 100 for fine-tuning (--init), its intent.
     ada_kimg: float = 500.0
     mirror: bool = True                 # add x-flipped copies of every video
-    # Sparse frame sampling (spec 4.2): F_D frames of a clip, first-to-last span a
-    # power of two <= max_dist. The frame count itself is the model's D config.
+    # Sparse frame sampling: F_D frames of a clip, first-to-last span a power of
+    # two <= max_dist. The frame count itself is the model's D config.
     sampling: str = "random"            # "random" | "uniform" | "consecutive"
     max_dist: int = 32
     tick_kimg: float = 5.0              # status line every this many kimg of frames
@@ -62,8 +64,8 @@ class TrainPreset:
     def __post_init__(self) -> None:
         if self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
-        if self.augment not in ("ada", "fixed", "none"):
-            raise ValueError(f"augment must be 'ada', 'fixed' or 'none', got {self.augment!r}")
+        if self.augment not in AUGMENT_MODES:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENT_MODES)}, got {self.augment!r}")
         if not 0.0 <= self.augment_p <= 1.0:
             raise ValueError(f"augment_p must be in [0, 1], got {self.augment_p}")
         for name in ("g_lr", "d_lr", "tick_kimg", "snap_kimg", "total_kimg", "ada_kimg"):
