@@ -257,12 +257,9 @@ class SampleContentByClass(io.ComfyNode):
         if max(chosen) >= generator.c_dim:
             raise ValueError(f"class {max(chosen)} is out of range: this model has {generator.c_dim} classes "
                              f"(0 to {generator.c_dim - 1})")
-        device = next(generator.parameters()).device
-        z = render.content_latents(seed, len(chosen), generator.z_dim).to(device)
-        c = torch.nn.functional.one_hot(torch.tensor(chosen), generator.c_dim).float()
-        with torch.inference_mode():
-            ws = generator.mapping(z, c.to(device), truncation_psi=truncation_psi)
-        return io.NodeOutput(Content(ws=ws.to(mm.intermediate_device()), c=c,
+        ws = render.sample_content(generator, seed, len(chosen), truncation_psi=truncation_psi, class_index=chosen,
+                                   device=mm.intermediate_device())
+        return io.NodeOutput(Content(ws=ws, c=render.class_labels(generator, seed, len(chosen), chosen),
                                      model_fingerprint=model.model.fingerprint))
 
 

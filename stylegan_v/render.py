@@ -10,7 +10,7 @@ tensor or a per-frame schedule (see `content`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -25,30 +25,37 @@ __all__ = ["CODE_BLOCK", "NOISE_BLOCK", "Motion", "MotionSeed", "motion_noise", 
            "sample_content", "timestamps", "motion_codes", "motion_window", "render_chunks", "render", "to_uint8",
            "to_unit", "grid"]
 
+
 def content_latents(seed: int, batch_size: int, dim: int) -> torch.Tensor:
     """z for videos 0..batch_size-1 of a seed; video b's z does not depend on batch_size."""
     seed = check_seed(seed)
     return torch.from_numpy(np.stack([seeded_normal([seed, b, 0], (dim,)) for b in range(batch_size)]))
 
 
-def class_labels(G: Generator, seed: int, batch_size: int, class_index: int | None = None) -> torch.Tensor:
-    """One-hot labels [B, c_dim]: `class_index` for all, or a seeded random class per video."""
+def class_labels(G: Generator, seed: int, batch_size: int, class_index: int | Sequence[int] | None = None
+                 ) -> torch.Tensor:
+    """One-hot labels [B, c_dim]: `class_index` for all (or one per video), or a seeded random class per video."""
     c = torch.zeros([batch_size, G.c_dim])
     if G.c_dim == 0:
         return c
     if class_index is None:
         classes = [int(np.random.default_rng([check_seed(seed), b, 2]).integers(G.c_dim)) for b in range(batch_size)]
     else:
-        if not 0 <= class_index < G.c_dim:
-            raise ValueError(f"class_index must be in 0..{G.c_dim - 1} for this model, got {class_index}")
-        classes = [class_index] * batch_size
+        per_video = isinstance(class_index, Sequence)
+        classes = [int(i) for i in class_index] if per_video else [int(class_index)] * batch_size
+        if len(classes) != batch_size:
+            raise ValueError(f"{len(classes)} class indices given for {batch_size} videos")
+        for index in classes:
+            if not 0 <= index < G.c_dim:
+                raise ValueError(f"class_index must be in 0..{G.c_dim - 1} for this model, got {index}")
     c[torch.arange(batch_size), torch.tensor(classes)] = 1
     return c
 
 
 @torch.inference_mode()
 def sample_content(G: Generator, seed: int, batch_size: int, truncation_psi: float = 1.0,
-                   class_index: int | None = None, device: str | torch.device = "cpu") -> torch.Tensor:
+                   class_index: int | Sequence[int] | None = None, device: str | torch.device = "cpu"
+                   ) -> torch.Tensor:
     """ws [B, num_ws, w_dim] for a seed; labels for conditional models come from `class_labels`."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")

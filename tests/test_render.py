@@ -32,6 +32,26 @@ def test_content_latents_do_not_depend_on_batch_size():
     assert torch.equal(R.content_latents(3, 4, 16)[:2], R.content_latents(3, 2, 16))
 
 
+def test_class_labels_one_per_video(tiny_generator):
+    import dataclasses
+
+    from stylegan_v import Generator
+
+    torch.manual_seed(0)
+    G = Generator(dataclasses.replace(tiny_generator.cfg, c_dim=3)).eval()
+    c = R.class_labels(G, seed=6, batch_size=3, class_index=[2, 0, 2])
+    assert torch.equal(c, torch.tensor([[0.0, 0, 1], [1, 0, 0], [0, 0, 1]]))
+    # Video b's noise is the seed's video b, whatever the classes: one class for all is class_index.
+    chosen = R.sample_content(G, 6, 3, 0.8, class_index=[2, 0, 2])
+    all_two, all_zero = R.sample_content(G, 6, 3, 0.8, class_index=2), R.sample_content(G, 6, 3, 0.8, class_index=0)
+    assert torch.allclose(chosen[[0, 2]], all_two[[0, 2]], atol=1e-6)
+    assert torch.allclose(chosen[1], all_zero[1], atol=1e-6)
+    with pytest.raises(ValueError, match="class_index must be in 0..2 for this model, got 3"):
+        R.class_labels(G, 0, 2, class_index=[1, 3])
+    with pytest.raises(ValueError, match="2 class indices given for 3 videos"):
+        R.sample_content(G, 0, 3, class_index=[1, 2])
+
+
 def test_chunked_equals_one_shot_and_matches_generator(tiny_generator):
     G = tiny_generator
     ws = R.sample_content(G, seed=1, batch_size=2)
