@@ -12,11 +12,10 @@ from pathlib import Path
 
 import comfy.model_management as mm
 import folder_paths
-import numpy as np
 import torch
 from comfy_api.latest import io
 
-from stylegan_v.latents import load_latents, save_latents
+from stylegan_v.latents import DIRECTION_SUFFIXES, load_direction, load_latents, save_direction, save_latents
 
 from .editing_content import Direction, DirectionType
 from .model_files import content_hash
@@ -24,8 +23,7 @@ from .payloads import Content, ContentType, MotionType
 
 SUBFOLDER = "stylegan_v_latents"
 LATENT_EXTENSIONS = (".safetensors",)
-DIRECTION_EXTENSIONS = (".safetensors", ".npy")
-DIRECTION_FORMAT = "stylegan-v-direction"
+DIRECTION_EXTENSIONS = DIRECTION_SUFFIXES
 
 
 def _listed(root: str, folder: str, extensions: tuple[str, ...], recursive: bool) -> list[str]:
@@ -67,6 +65,14 @@ def read_latents(name: str) -> dict:
     path = resolve(name)
     try:
         return load_latents(path)
+    except ValueError as e:
+        raise ValueError(f"cannot load '{name}': {e}") from None
+
+
+def read_direction(name: str) -> torch.Tensor:
+    path = resolve(name)
+    try:
+        return load_direction(path)
     except ValueError as e:
         raise ValueError(f"cannot load '{name}': {e}") from None
 
@@ -212,39 +218,9 @@ class SaveDirection(io.ComfyNode):
 
     @classmethod
     def execute(cls, direction: Direction, filename_prefix: str) -> io.NodeOutput:
-        from safetensors.torch import save_file
-
         path, file, subfolder = save_path(filename_prefix)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"direction": direction.vector.detach().to("cpu", torch.float32).contiguous()}, str(path),
-                  metadata={"format": DIRECTION_FORMAT, "source": direction.source})
+        save_direction(path, direction.vector, source=direction.source)
         return io.NodeOutput(ui=saved(file, subfolder))
-
-
-def read_direction(path: Path, name: str) -> torch.Tensor:
-    """A direction tensor from .safetensors (key 'direction' or the only tensor) or .npy (no pickles)."""
-    try:
-        if path.suffix.lower() == ".npy":
-            vector = torch.from_numpy(np.load(path, allow_pickle=False).astype(np.float32))
-        else:
-            from safetensors.torch import load_file
-
-            tensors = load_file(str(path))
-            if "direction" in tensors:
-                vector = tensors["direction"]
-            elif len(tensors) == 1:
-                vector = next(iter(tensors.values()))
-            else:
-                raise ValueError(f"it holds {sorted(tensors)}, none named 'direction'")
-    except (OSError, ValueError, RuntimeError) as e:
-        raise ValueError(f"cannot read a direction from '{name}': {e}") from None
-    vector = vector.float()
-    while vector.ndim > 1 and vector.shape[0] == 1:
-        vector = vector[0]  # [1, w_dim] as InterFaceGAN-style boundaries are stored
-    if vector.ndim not in (1, 2) or vector.numel() == 0 or not bool(torch.isfinite(vector).all()):
-        raise ValueError(f"'{name}' must hold a finite direction of shape [w_dim] or [num_ws, w_dim], "
-                         f"got {list(vector.shape)}")
-    return vector
 
 
 class LoadDirection(io.ComfyNode):
@@ -272,8 +248,7 @@ class LoadDirection(io.ComfyNode):
 
     @classmethod
     def execute(cls, direction_file: str) -> io.NodeOutput:
-        vector = read_direction(resolve(direction_file), direction_file)
-        return io.NodeOutput(Direction(vector=vector, source=os.path.basename(direction_file)))
+        return io.NodeOutput(Direction(vector=read_direction(direction_file), source=os.path.basename(direction_file)))
 
 
 NODES = [SaveLatents, LoadContent, LoadMotion, SaveDirection, LoadDirection]

@@ -1,9 +1,13 @@
-"""Latents as files: content (ws and class labels) and motion (its exact recipe) in one safetensors file.
+"""Latents as files: content (ws and class labels) and motion (its exact recipe) in one safetensors file,
+and latent directions in their own files.
 
 A motion is stored as its recipe (seeds, loop period, blend weights, intensity),
 not as numbers: seeded noise is platform-independent (NumPy's PCG64 seeded by
 SeedSequence), so the recipe reproduces the same motion on any machine and for
 any timeline length.
+
+A direction file holds one float32 tensor "direction", [w_dim] or [num_ws, w_dim]; directions
+found elsewhere load too: any .safetensors with a single tensor, or a .npy array.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .fileio import atomic_output
@@ -21,6 +26,8 @@ from .motions import BlendedMotion, LoopingMotion, Motion, MotionSeed, ScaledMot
 FORMAT = "stylegan-v-latents"
 VERSION = "1"
 MAX_DEPTH = 16
+DIRECTION_FORMAT = "stylegan-v-direction"
+DIRECTION_SUFFIXES = (".safetensors", ".npy")
 
 
 def motion_to_dict(motion: Motion) -> dict[str, Any]:
@@ -106,3 +113,50 @@ def load_latents(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path.name}: bad motion recipe: {e}") from None
     extra = {k: v for k, v in meta.items() if k not in ("format", "format_version", "motion")}
     return {"ws": ws, "c": tensors.get("c"), "motion": motion, "metadata": extra}
+
+
+def _checked_direction(vector: torch.Tensor, name: str) -> torch.Tensor:
+    vector = vector.detach().float()
+    while vector.ndim > 1 and vector.shape[0] == 1:
+        vector = vector[0]  # [1, w_dim], as InterFaceGAN-style boundaries are stored
+    if vector.ndim not in (1, 2) or vector.numel() == 0 or not bool(torch.isfinite(vector).all()):
+        raise ValueError(f"{name} must hold a finite direction of shape [w_dim] or [num_ws, w_dim], "
+                         f"got {list(vector.shape)}")
+    return vector
+
+
+def save_direction(path: str | os.PathLike, direction: torch.Tensor, source: str = "") -> Path:
+    """Write a direction [w_dim] or [num_ws, w_dim]; `source` says where it came from."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    vector = _checked_direction(direction, "a saved direction").to("cpu").contiguous()
+    with atomic_output(path) as tmp:
+        save_file({"direction": vector}, tmp, metadata={"format": DIRECTION_FORMAT, "source": str(source)})
+    return path
+
+
+def load_direction(path: str | os.PathLike) -> torch.Tensor:
+    """A direction float32 [w_dim] or [num_ws, w_dim] from .safetensors (its tensor 'direction', or its only
+    tensor) or .npy (no pickles); leading axes of size 1 are dropped."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"direction file not found: {path}")
+    if path.suffix.lower() not in DIRECTION_SUFFIXES:
+        raise ValueError(f"{path.name}: a direction file is {' or '.join(DIRECTION_SUFFIXES)}")
+    try:
+        if path.suffix.lower() == ".npy":
+            vector = torch.from_numpy(np.load(path, allow_pickle=False).astype(np.float32))
+        else:
+            tensors = load_file(str(path))
+            if "direction" in tensors:
+                vector = tensors["direction"]
+            elif len(tensors) == 1:
+                vector = next(iter(tensors.values()))
+            else:
+                raise ValueError(f"it holds {sorted(tensors)}, none named 'direction'")
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ValueError(f"cannot read a direction from {path.name}: {e}") from None
+    return _checked_direction(vector, path.name)

@@ -1,10 +1,11 @@
 """Timestamp scheduling, motion edits (blend, intensity, seamless loops) and content edits (morph, mixing,
-directions), plus latents as files."""
+directions), plus latents and directions as files."""
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,7 +15,7 @@ from stylegan_v import schedule as S
 from stylegan_v.batching import combined_batch
 from stylegan_v.curves import Curve
 from stylegan_v.grids import GatheredMotion
-from stylegan_v.latents import load_latents, save_latents
+from stylegan_v.latents import load_direction, load_latents, save_direction, save_latents
 from stylegan_v.motions import (BlendedMotion, LoopingMotion, MotionSeed, ScaledMotion, loop_of, loop_period_codes,
                                 mean_code)
 
@@ -229,3 +230,66 @@ def test_bad_latent_files(tmp_path, tiny_generator):
     path.write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a valid safetensors"):
         load_latents(path)
+
+
+# ---- directions as files --------------------------------------------------------------------------------
+
+def test_direction_files_round_trip_and_the_earlier_writer_s_files_load(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    vector = torch.randn(4, 8)
+    path = save_direction(tmp_path / "sub" / "smile.safetensors", vector, source="difference of two contents")
+    assert torch.equal(load_direction(path), vector)
+    with safe_open(str(path), framework="pt") as f:
+        assert f.metadata() == {"format": "stylegan-v-direction", "source": "difference of two contents"}
+        assert list(f.keys()) == ["direction"]
+    # What Save Direction wrote before the format moved into the library.
+    earlier = tmp_path / "earlier.safetensors"
+    save_file({"direction": vector}, str(earlier),
+              metadata={"format": "stylegan-v-direction", "source": "difference of two contents"})
+    assert torch.equal(load_direction(earlier), vector)
+    # Directions from elsewhere: the only tensor of a file, and InterFaceGAN-style [1, w_dim] .npy boundaries.
+    save_file({"boundary": vector[0]}, str(tmp_path / "other.safetensors"))
+    assert torch.equal(load_direction(tmp_path / "other.safetensors"), vector[0])
+    np.save(tmp_path / "boundary.npy", vector[:1].numpy())
+    assert torch.equal(load_direction(tmp_path / "boundary.npy"), vector[0])
+
+
+def test_bad_direction_files_are_refused_by_name(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"a": torch.zeros(8), "b": torch.zeros(8)}, str(tmp_path / "two.safetensors"))
+    with pytest.raises(ValueError, match=r"two.safetensors: it holds \['a', 'b'\], none named 'direction'"):
+        load_direction(tmp_path / "two.safetensors")
+    np.save(tmp_path / "nan.npy", np.full(8, np.nan, np.float32))
+    with pytest.raises(ValueError, match="nan.npy must hold a finite direction"):
+        load_direction(tmp_path / "nan.npy")
+    np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(ValueError, match=r"shape \[w_dim\] or \[num_ws, w_dim\], got \[2, 3, 4\]"):
+        load_direction(tmp_path / "cube.npy")
+    np.save(tmp_path / "objects.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="cannot read a direction from objects.npy"):
+        load_direction(tmp_path / "objects.npy")  # pickles are never loaded
+    with pytest.raises(FileNotFoundError):
+        load_direction(tmp_path / "none.safetensors")
+    with pytest.raises(ValueError, match="finite direction"):
+        save_direction(tmp_path / "bad.safetensors", torch.full((8,), float("inf")))
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_a_failed_direction_save_leaves_the_previous_file(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    path = save_direction(tmp_path / "d.safetensors", torch.ones(8), source="first")
+
+    def full_disk(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_direction(path, torch.zeros(8), source="second")
+    assert torch.equal(load_direction(path), torch.ones(8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.safetensors"]  # no temporary file left either
