@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import queue
-import threading
 from collections.abc import Iterator
 from fractions import Fraction
 
@@ -19,7 +17,7 @@ from comfy_api.latest import InputImpl, Types, io, ui
 
 from stylegan_v import render
 from stylegan_v.batching import combined_batch
-from stylegan_v.video import write_mp4
+from stylegan_v.video import write_mp4s
 
 from .loader import generator_on_device
 from .payloads import Content, ContentType, ModelType, MotionType, Timeline, TimelineType
@@ -139,34 +137,6 @@ class Render(io.ComfyNode):
         return io.NodeOutput(images, timeline.fps, video)
 
 
-class _Feed:
-    """An iterable fed from another thread through a small queue (so memory stays bounded)."""
-
-    _END = object()
-
-    def __init__(self, depth: int = 2):
-        self.items: queue.Queue = queue.Queue(maxsize=depth)
-
-    def put(self, item) -> None:
-        self.items.put(item)
-
-    def close(self, error: BaseException | None = None) -> None:
-        self.items.put(error if error is not None else self._END)
-
-    def __iter__(self):
-        while True:
-            item = self.items.get()
-            if item is self._END:
-                return
-            if isinstance(item, BaseException):
-                raise item  # makes the writer abandon (and delete) its partial file
-            yield item
-
-
-class _Aborted(Exception):
-    pass
-
-
 class RenderToFile(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -209,44 +179,8 @@ class RenderToFile(io.ComfyNode):
         folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
             filename_prefix, folder_paths.get_output_directory(), w, h)
         files = [f"{name}_{counter + i:05}_.mp4" for i in range(videos)]
-        metadata = cls._metadata()
-        feeds = [_Feed() for _ in files]
-        errors: list[BaseException] = []
-
-        def write(path: str, feed: _Feed) -> None:
-            try:
-                write_mp4(path, feed, timeline.fps, crf=crf, metadata=metadata)
-            except _Aborted:
-                pass
-            except BaseException as e:  # reported to the prompt by the rendering thread
-                errors.append(e)
-                for item in iter(lambda: feed.items.get(), feed._END):  # drain so the renderer never blocks
-                    if isinstance(item, BaseException):
-                        break
-
-        # Encoding runs beside rendering: one writer thread per file, fed through short queues.
-        writers = [threading.Thread(target=write, args=(os.path.join(folder, f), feed), daemon=True)
-                   for f, feed in zip(files, feeds)]
-        for thread in writers:
-            thread.start()
-        def finish(error: BaseException | None = None) -> None:
-            for feed in feeds:
-                feed.close(error)
-            for thread in writers:
-                thread.join()
-
-        try:
-            for _, chunk in chunks:
-                frames = render.to_uint8(chunk).cpu()
-                for feed, video in zip(feeds, frames):
-                    feed.put(video)
-                if errors:
-                    raise RuntimeError(f"writing the mp4 failed: {errors[0]}") from errors[0]
-        except BaseException:
-            finish(_Aborted())  # no half-written files are left behind
-            raise
-        finish()
-        if errors:
-            raise RuntimeError(f"writing the mp4 failed: {errors[0]}") from errors[0]
+        # Each file is encoded in its own thread beside the rendering, a few chunks behind it.
+        write_mp4s([os.path.join(folder, f) for f in files], (render.to_uint8(chunk).cpu() for _, chunk in chunks),
+                   timeline.fps, crf=crf, metadata=cls._metadata())
         results = [ui.SavedResult(f, subfolder, io.FolderType.output) for f in files]
         return io.NodeOutput(ui=ui.PreviewVideo(results))

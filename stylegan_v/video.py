@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -55,6 +57,93 @@ def write_mp4(path: str | os.PathLike, batches: Iterable[np.ndarray | torch.Tens
             for packet in stream.encode():
                 container.mux(packet)
     return count
+
+
+class FrameFeed:
+    """Frame batches handed from one thread to another through a short queue, so memory stays bounded.
+
+    The producer `put`s batches and then `close`s the feed; the consumer iterates over it. Closing
+    with an error makes the consumer raise it where it iterates (an encoder then abandons its file).
+    A consumer that gives up early must `drain` the feed, or the producer would block on it forever.
+    """
+
+    _END = object()
+
+    def __init__(self, depth: int = 2):
+        self._items: queue.Queue = queue.Queue(maxsize=depth)
+
+    def put(self, batch) -> None:
+        self._items.put(batch)
+
+    def close(self, error: BaseException | None = None) -> None:
+        self._items.put(self._END if error is None else error)
+
+    def __iter__(self) -> Iterator:
+        while True:
+            item = self._items.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def drain(self) -> None:
+        """Discard everything up to the producer's `close`."""
+        while True:
+            item = self._items.get()
+            if item is self._END or isinstance(item, BaseException):
+                return
+
+
+class _Abandoned(Exception):
+    """Sent to the encoders when the frames stop coming: their partial files are removed."""
+
+
+def write_mp4s(paths: Sequence[str | os.PathLike], batches: Iterable[np.ndarray | torch.Tensor], fps: float,
+               crf: int = 18, metadata: Mapping[str, str] | None = None) -> None:
+    """Encode video b of every uint8 batch [B, n, H, W, 3] to paths[b], each file in its own thread.
+
+    Encoding runs beside the producer of `batches` (e.g. a renderer), at most a few batches behind it.
+    If the batches fail, no file is left; if an encoder fails, the next batch raises a RuntimeError.
+    """
+    feeds = [FrameFeed() for _ in paths]
+    errors: list[BaseException] = []
+
+    def encode(path: str | os.PathLike, feed: FrameFeed) -> None:
+        try:
+            write_mp4(path, feed, fps, crf=crf, metadata=metadata)
+        except _Abandoned:
+            pass
+        except BaseException as e:  # reported by the producing thread
+            errors.append(e)
+            feed.drain()
+
+    def check() -> None:
+        if errors:
+            raise RuntimeError(f"writing the mp4 failed: {errors[0]}") from errors[0]
+
+    encoders = [threading.Thread(target=encode, args=(path, feed), daemon=True) for path, feed in zip(paths, feeds)]
+    for thread in encoders:
+        thread.start()
+
+    def finish(error: BaseException | None = None) -> None:
+        for feed in feeds:
+            feed.close(error)
+        for thread in encoders:
+            thread.join()
+
+    try:
+        for batch in batches:
+            if len(batch) != len(feeds):
+                raise ValueError(f"a batch of {len(batch)} videos for {len(feeds)} files")
+            for feed, video in zip(feeds, batch):
+                feed.put(video)
+            check()
+    except BaseException:
+        finish(_Abandoned())  # no half-written files are left behind
+        raise
+    finish()
+    check()
 
 
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:

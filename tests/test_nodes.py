@@ -421,11 +421,10 @@ def test_render_to_file_memory_is_bounded_by_a_few_chunks(comfy, model, monkeypa
             _time.sleep(0.002)
         return counts["frames"]
 
-    import sys
+    from stylegan_v import video
 
-    rendering = sys.modules[comfy.nodes["StyleGANV_RenderToFile"].__module__]
     monkeypatch.setattr(render, "render_chunks", fast_renderer)
-    monkeypatch.setattr(rendering, "write_mp4", slow_encoder)
+    monkeypatch.setattr(video, "write_mp4", slow_encoder)
     content, motion = latents(comfy, model, batch=1)
     long = comfy.run("StyleGANV_Timeline", model=model, fps=25.0, duration=2000, unit="frames", start_time=0.0,
                      speed=1.0).args[0]

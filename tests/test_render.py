@@ -1,11 +1,16 @@
-"""Streaming renderer: chunking, prefix stability, long timelines, bounded memory."""
+"""Streaming renderer: chunking, prefix stability, long timelines, bounded memory; encoding beside rendering."""
 
 from __future__ import annotations
 
+import threading
+import time
+
+import numpy as np
 import pytest
 import torch
 
 from stylegan_v import render as R
+from stylegan_v import video
 
 
 def test_timestamps_follow_fps_speed_and_start():
@@ -153,3 +158,82 @@ def test_uint8_and_grid():
     u = R.to_uint8(frames)
     assert u.shape == (4, 2, 2, 2, 3) and u.dtype == torch.uint8
     assert u[0, 0, 0, 0].tolist() == [0, 128, 255]
+
+
+# ---- encoding beside rendering ------------------------------------------------------------------------
+
+def _videos(batch: int, frames: int, size: int = 16) -> np.ndarray:
+    """uint8 [B, F, H, W, 3] of flat grey frames (which H.264 keeps exactly): video b, frame f is 20 + 30f + 100b."""
+    levels = 20 + 30 * np.arange(frames)[None, :] + 100 * np.arange(batch)[:, None]
+    return np.broadcast_to(levels[:, :, None, None, None], (batch, frames, size, size, 3)).astype(np.uint8)
+
+
+def test_write_mp4s_writes_video_b_of_every_batch_to_file_b(tmp_path):
+    videos = _videos(2, 5)
+    paths = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    video.write_mp4s(paths, (videos[:, i:i + 2] for i in range(0, 5, 2)), fps=10.0, crf=0)
+    for path, expected in zip(paths, videos):
+        frames, fps = video.read_video(path)
+        assert frames.shape == expected.shape and fps == pytest.approx(10.0)
+        assert np.abs(frames.mean(axis=(1, 2, 3)) - expected.mean(axis=(1, 2, 3))).max() < 2
+
+
+def test_write_mp4s_leaves_no_file_when_the_frames_fail(tmp_path):
+    def frames_then_failure():
+        yield _videos(2, 2)
+        raise KeyboardInterrupt  # e.g. the renderer interrupted, or out of memory
+
+    threads = threading.active_count()
+    with pytest.raises(KeyboardInterrupt):
+        video.write_mp4s([tmp_path / "a.mp4", tmp_path / "b.mp4"], frames_then_failure(), fps=10.0)
+    assert list(tmp_path.iterdir()) == []
+    assert threading.active_count() == threads  # every encoder has ended
+
+
+def test_write_mp4s_reports_an_encoder_failure(tmp_path):
+    bad = _videos(2, 2).astype(np.float32)  # the encoders refuse anything but uint8
+    with pytest.raises(RuntimeError, match="writing the mp4 failed: frames must be uint8"):
+        video.write_mp4s([tmp_path / "a.mp4", tmp_path / "b.mp4"], iter([bad, bad, bad, bad]), fps=10.0)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match="a batch of 3 videos for 2 files"):
+        video.write_mp4s([tmp_path / "a.mp4", tmp_path / "b.mp4"], iter([_videos(3, 1)]), fps=10.0)
+
+
+def test_write_mp4s_stays_a_few_batches_ahead_of_a_slow_encoder(tmp_path, monkeypatch):
+    counts = {"produced": 0, "consumed": 0, "max_ahead": 0}
+
+    def slow_encoder(path, batches, fps, crf=18, metadata=None):
+        for _ in batches:
+            counts["consumed"] += 1
+            counts["max_ahead"] = max(counts["max_ahead"], counts["produced"] - counts["consumed"])
+            time.sleep(0.002)
+        return counts["consumed"]
+
+    def fast_renderer():
+        for _ in range(200):
+            counts["produced"] += 1
+            yield np.zeros((1, 1, 2, 2, 3), np.uint8)
+
+    monkeypatch.setattr(video, "write_mp4", slow_encoder)
+    video.write_mp4s([tmp_path / "a.mp4"], fast_renderer(), fps=10.0)
+    assert counts["consumed"] == 200 and counts["max_ahead"] <= 4, counts  # queue depth 2, plus one in hand each
+
+
+def test_frame_feed_ends_raises_and_drains():
+    feed = video.FrameFeed(depth=4)
+    for item in (1, 2):
+        feed.put(item)
+    feed.close()
+    assert list(feed) == [1, 2]
+    failed = video.FrameFeed(depth=4)
+    failed.put(1)
+    failed.close(ValueError("stopped"))
+    with pytest.raises(ValueError, match="stopped"):
+        list(failed)
+    # A consumer that gives up drains: the producer is never left blocked on a full queue.
+    abandoned = video.FrameFeed(depth=1)
+    producer = threading.Thread(target=lambda: [abandoned.put(i) for i in range(50)] and abandoned.close())
+    producer.start()
+    abandoned.drain()
+    producer.join(timeout=10)
+    assert not producer.is_alive()
