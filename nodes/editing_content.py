@@ -100,8 +100,7 @@ class MorphContent(io.ComfyNode):
             curve = Curve((0.0, end), (0.0, 1.0), interpolation) if timeline.num_frames > 1 else Curve.constant(0)
             weights = edits.per_frame(curve, timeline.num_frames, timeline.fps)
         morph = edits.Morph(content_from.ws, content_to.ws, weights)
-        return io.NodeOutput(Content(ws=morph, c=labels_for(content_from, content_to, batch),
-                                     model_fingerprint=content_from.model_fingerprint))
+        return io.NodeOutput(Content(ws=morph, c=labels_for(content_from, content_to, batch)))
 
 
 class StyleMix(io.ComfyNode):
@@ -135,8 +134,7 @@ class StyleMix(io.ComfyNode):
         batch = check_pair(content, style_source, "Style Mix")
         mixed = edits.style_mix(tensor_content(content, "Style Mix"), tensor_content(style_source, "Style Mix"),
                                 first_layer, last_layer)
-        return io.NodeOutput(Content(ws=mixed, c=labels_for(content, style_source, batch),
-                                     model_fingerprint=content.model_fingerprint))
+        return io.NodeOutput(Content(ws=mixed, c=labels_for(content, style_source, batch)))
 
 
 class DirectionFromContents(io.ComfyNode):
@@ -202,7 +200,7 @@ class ApplyDirection(io.ComfyNode):
             raise ValueError(f"{direction.source}: {e}") from None
         strengths = strength * frame_curve(strength_keyframes, interpolation, timeline, "strength_keyframes")
         edited = edits.Direction(content.ws, direction.vector, strengths)
-        return io.NodeOutput(Content(ws=edited, c=content.c, model_fingerprint=content.model_fingerprint))
+        return io.NodeOutput(Content(ws=edited, c=content.c))
 
 
 def parse_classes(text: str) -> list[int]:
@@ -259,8 +257,7 @@ class SampleContentByClass(io.ComfyNode):
                              f"(0 to {generator.c_dim - 1})")
         ws = render.sample_content(generator, seed, len(chosen), truncation_psi=truncation_psi, class_index=chosen,
                                    device=mm.intermediate_device())
-        return io.NodeOutput(Content(ws=ws, c=render.class_labels(generator, seed, len(chosen), chosen),
-                                     model_fingerprint=model.model.fingerprint))
+        return io.NodeOutput(Content(ws=ws, c=render.class_labels(generator, seed, len(chosen), chosen)))
 
 
 NODES = [SampleContentByClass, MorphContent, StyleMix, DirectionFromContents, ApplyDirection]

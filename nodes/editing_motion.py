@@ -141,7 +141,7 @@ class ContentMotionGrid(io.ComfyNode):
         c = None
         if content.c is not None:
             c = content.c.expand(content.batch_size, -1)[[i % columns for i in range(grid_motion.batch_size)]]
-        return io.NodeOutput(Content(ws=ws, c=c, model_fingerprint=content.model_fingerprint), grid_motion, columns)
+        return io.NodeOutput(Content(ws=ws, c=c), grid_motion, columns)
 
 
 NODES = [LoopMotion, BlendMotion, MotionIntensity, ContentMotionGrid]

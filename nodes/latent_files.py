@@ -116,17 +116,15 @@ class SaveLatents(io.ComfyNode):
     def execute(cls, filename_prefix: str, content: Content | None = None, motion=None) -> io.NodeOutput:
         if content is None and motion is None:
             raise ValueError("Save Latents has nothing to save: connect a content and/or a motion")
-        metadata = {}
         ws = c = None
         if content is not None:
             if not isinstance(content.ws, torch.Tensor):
                 raise ValueError("Save Latents stores fixed content latents; a morph or a direction applied over "
                                  "time cannot be saved (save its inputs instead)")
             ws, c = content.ws, content.c
-            metadata["model_fingerprint"] = content.model_fingerprint
         path, file, subfolder = save_path(filename_prefix)
         try:
-            save_latents(path, ws=ws, c=c, motion=motion, **metadata)
+            save_latents(path, ws=ws, c=c, motion=motion)
         except TypeError:
             raise ValueError("this motion cannot be saved (a content x motion grid's motion); save the motions "
                              "that go into the grid instead") from None
@@ -163,8 +161,8 @@ class LoadContent(io.ComfyNode):
         ws, c = data["ws"], data["c"]
         if c is not None and (c.ndim != 2 or c.shape[0] != ws.shape[0]):
             raise ValueError(f"'{latent_file}': class labels {list(c.shape)} do not match {ws.shape[0]} contents")
-        fingerprint = data["metadata"].get("model_fingerprint", "")
-        return io.NodeOutput(Content(ws=ws.to(mm.intermediate_device()), c=c, model_fingerprint=fingerprint))
+        # Files from earlier versions also carry a "model_fingerprint" (the checkpoint file's hash); it is ignored.
+        return io.NodeOutput(Content(ws=ws.to(mm.intermediate_device()), c=c))
 
 
 class LoadMotion(io.ComfyNode):

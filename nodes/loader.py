@@ -25,10 +25,9 @@ class StyleGANVModel(torch.nn.Module):
     module it manages; this holder takes them, so the library's Generator stays untouched.
     """
 
-    def __init__(self, generator: torch.nn.Module, fingerprint: str, ckpt_name: str):
+    def __init__(self, generator: torch.nn.Module, ckpt_name: str):
         super().__init__()
         self.generator = generator
-        self.fingerprint = fingerprint
         self.ckpt_name = ckpt_name
 
 
@@ -88,12 +87,11 @@ class LoadModel(io.ComfyNode):
     @classmethod
     def execute(cls, ckpt_name: str, dtype: str) -> io.NodeOutput:
         path = model_files.checkpoint_path(ckpt_name)
-        fingerprint = model_files.content_hash(path)
         generator = load_generator(path, ckpt_name)
         generator.eval().requires_grad_(False)
         load_device = mm.get_torch_device()
         generator.set_precision(resolve_precision(dtype, load_device))
-        holder = StyleGANVModel(generator, fingerprint, ckpt_name)
+        holder = StyleGANVModel(generator, ckpt_name)
         patcher = comfy.model_patcher.ModelPatcher(holder, load_device=load_device,
                                                    offload_device=mm.unet_offload_device())
         return io.NodeOutput(patcher)

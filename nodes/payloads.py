@@ -28,7 +28,6 @@ class Content:
     # (ws changing over the timeline: morphs, directions with keyframed strength)
     ws: torch.Tensor | ContentSchedule
     c: torch.Tensor | None  # [B, c_dim] one-hot, None for unconditional models
-    model_fingerprint: str  # content hash of the checkpoint the latents were sampled from
 
     @property
     def batch_size(self) -> int:

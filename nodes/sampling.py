@@ -51,7 +51,7 @@ class SampleContent(io.ComfyNode):
                                    class_index=chosen, device=mm.intermediate_device())
         # The same labels sample_content used: the motion path of conditional models needs them too.
         c = render.class_labels(generator, seed, batch_size, chosen) if c_dim else None
-        return io.NodeOutput(Content(ws=ws, c=c, model_fingerprint=model.model.fingerprint))
+        return io.NodeOutput(Content(ws=ws, c=c))
 
 
 class SampleMotion(io.ComfyNode):

@@ -217,6 +217,14 @@ def test_latent_files_round_trip(tiny_generator, tmp_path):
     assert torch.equal(R.render(G, loaded["ws"], loaded["motion"], t), R.render(G, ws, motion, t))
 
 
+def test_latent_files_of_earlier_versions_with_a_model_fingerprint_load(tmp_path):
+    ws = torch.randn(2, 4, 8)
+    path = save_latents(tmp_path / "old.safetensors", ws=ws, motion=MotionSeed(3, 2), model_fingerprint="ab" * 32)
+    loaded = load_latents(path)
+    assert torch.equal(loaded["ws"], ws) and loaded["motion"] == MotionSeed(3, 2)
+    assert loaded["metadata"] == {"model_fingerprint": "ab" * 32}
+
+
 def test_bad_latent_files(tmp_path, tiny_generator):
     from safetensors.torch import save_file
 
