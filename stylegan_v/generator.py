@@ -15,6 +15,7 @@ from .motion import MotionEncoder
 from .ops import fir_filter, upsample2d
 
 PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+MOTION_PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 
 
 def parse_precision(precision: str | torch.dtype) -> torch.dtype:
@@ -76,8 +77,12 @@ class SynthesisBlock(nn.Module):
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
         self.num_torgb = 1
 
+    def full_dtype(self) -> torch.dtype:
+        """The weights' dtype: float32, or float64 for the float64 oracle that tests compare with."""
+        return self.conv1.weight.dtype
+
     def dtype(self, force_fp32: bool = False) -> torch.dtype:
-        return self.compute_dtype if self.reduced_precision and not force_fp32 else torch.float32
+        return self.compute_dtype if self.reduced_precision and not force_fp32 else self.full_dtype()
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
                 motion_v: torch.Tensor | None = None, force_fp32: bool = False,
@@ -85,7 +90,7 @@ class SynthesisBlock(nn.Module):
         dtype = self.dtype(force_fp32)
         if fused_modconv is None:
             # The original's choice; it changes rounding only, not the function.
-            fused_modconv = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
+            fused_modconv = (not self.training) and (dtype == self.full_dtype() or ws.shape[0] == 1)
         if self.in_channels == 0:
             x = self.input(motion_v).to(dtype)
             x = self.conv1(x, ws[:, 0], fused_modconv=fused_modconv)
@@ -95,7 +100,7 @@ class SynthesisBlock(nn.Module):
             x = self.conv1(x, ws[:, 1], fused_modconv=fused_modconv)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
-        y = self.torgb(x, ws[:, self.num_conv], fused_modconv=fused_modconv).to(torch.float32)
+        y = self.torgb(x, ws[:, self.num_conv], fused_modconv=fused_modconv).to(self.full_dtype())
         img = img + y if img is not None else y
         return x, img
 
@@ -126,7 +131,7 @@ class SynthesisNetwork(nn.Module):
     def frames(self, ws: torch.Tensor, motion_v: torch.Tensor, force_fp32: bool = False,
                fused_modconv: bool | None = None) -> torch.Tensor:
         """Per-frame synthesis: ws [N, num_ws, w_dim] and motion_v [N, v_dim] -> [N, C, H, W]."""
-        ws = ws.to(torch.float32)
+        ws = ws.to(self.motion_encoder.conv[0].weight.dtype)  # float32 (float64 in the oracle)
         x = img = None
         w_idx = 0
         for block in self.blocks():
@@ -167,6 +172,14 @@ class Generator(nn.Module):
         for block in self.synthesis.blocks():
             block.compute_dtype = dtype
         self.precision = {v: k for k, v in PRECISIONS.items()}[dtype]
+        return self
+
+    def set_motion_precision(self, precision: str | torch.dtype) -> Generator:
+        """float64 (the default: v(t) exact at any t) or float32 (the original's rounding, faster to train)."""
+        dtype = MOTION_PRECISIONS.get(precision, precision)
+        if dtype not in MOTION_PRECISIONS.values():
+            raise ValueError(f"motion precision must be float32 or float64, got {precision!r}")
+        self.synthesis.motion_encoder.compute_dtype = dtype
         return self
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None, t: torch.Tensor,

@@ -81,7 +81,8 @@ class EqLRConv1d(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.conv1d(x, self.weight * self.weight_gain, self.bias * self.bias_gain)
+        w, b = self.weight.to(x.dtype) * self.weight_gain, self.bias.to(x.dtype) * self.bias_gain
+        x = nn.functional.conv1d(x, w, b)
         return nn.functional.leaky_relu(x, 0.2)
 
 
@@ -110,10 +111,11 @@ class MappingNetwork(nn.Module):
     def forward(self, z: torch.Tensor | None, c: torch.Tensor | None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, update_w_avg: bool = True) -> torch.Tensor:
         parts = []
+        dtype = next(self.parameters()).dtype  # float32 (float64 in the oracle that tests compare with)
         if self.z_dim > 0:
-            parts.append(normalize_2nd_moment(z.to(torch.float32)))
+            parts.append(normalize_2nd_moment(z.to(dtype)))
         if self.c_dim > 0:
-            parts.append(normalize_2nd_moment(self.embed(c.to(torch.float32))))
+            parts.append(normalize_2nd_moment(self.embed(c.to(dtype))))
         x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)

@@ -3,6 +3,16 @@
 Code j sits at time j·Δ and depends only on noise vectors j .. j + 2(k-1), so a
 window of noise gives a window of codes; `motion_vectors` takes a `code_offset`
 so that a renderer can work on such a window without the whole timeline.
+
+Precision. The time encoder's angles grow with t (freqs·periods·t reaches ~600 rad
+at t = 1500 for the smallest period 16, ~4e5 at t = 10^6), and float32 carries them
+with an absolute error of about eps·angle. The original runs this path in float32,
+so its motion vectors are only defined to ~1e-4 at t = 1500 and drift visibly past
+t ~ 10^5. The path costs almost nothing next to synthesis, so by default it runs
+in float64 (noise in, float32 v(t) out): then v(t) is the exact function to float32
+output rounding at any t a renderer meets. `compute_dtype = float32` reproduces the
+original's rounding and is what training uses (t stays below the clip length there,
+and float64 is slow on most GPUs); devices without float64 (MPS) fall back to it.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ class AlignedTimeEncoder(nn.Module):
 
     def forward(self, u_left: torch.Tensor, u_right: torch.Tensor, t: torch.Tensor, t_left: torch.Tensor,
                 t_right: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        """All inputs flattened to [N, ...]; times [N, 1] float32, alpha [N, 1]."""
+        """All inputs flattened to [N, ...]; times and alpha [N, 1] in the codes' dtype."""
         periods = self.periods_predictor(u_left).tanh() + 1
         phases = self.phase_predictor(u_left)
         freqs = self.freqs * periods
@@ -62,6 +72,7 @@ class MotionEncoder(nn.Module):
         self.distance = cfg.motion_z_distance
         self.max_num_frames = cfg.max_num_frames
         self.kernel_size = cfg.motion_kernel_size
+        self.compute_dtype = torch.float64  # see the module docstring; Generator.set_motion_precision
         self.time_encoder = AlignedTimeEncoder(cfg.motion_code_dim, cfg.time_enc_dim,
                                                cfg.min_period_len, cfg.max_period_len)
         self.conv = nn.Sequential(
@@ -81,16 +92,21 @@ class MotionEncoder(nn.Module):
     def num_noise(self, max_t: float) -> int:
         return self.num_codes(max_t) + self.receptive_field - 1
 
+    def dtype(self, device: torch.device) -> torch.dtype:
+        """The dtype the motion path runs in on `device` (float32 where float64 is unsupported)."""
+        return torch.float32 if device.type == "mps" else self.compute_dtype
+
     def codes(self, noise: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """noise [B, L_raw, z_dim] -> codes [B, L_raw - 2(k-1), code_dim]."""
-        x = noise.to(torch.float32)
+        """noise [B, L_raw, z_dim] -> codes [B, L_raw - 2(k-1), code_dim] in `dtype(device)`."""
+        dtype = self.dtype(noise.device)
+        x = noise.to(dtype)
         if self.c_dim > 0:
-            x = torch.cat([x, c.to(torch.float32).unsqueeze(1).expand(-1, x.shape[1], -1)], dim=2)
+            x = torch.cat([x, c.to(dtype).unsqueeze(1).expand(-1, x.shape[1], -1)], dim=2)
         return self.conv(x.transpose(1, 2)).transpose(1, 2)
 
     def motion_vectors(self, codes: torch.Tensor, t: torch.Tensor, code_offset: int = 0,
                        check_range: bool = True) -> torch.Tensor:
-        """v(t) for t [B, F] (dataset frames, >= 0) -> [B*F, v_dim], video-major.
+        """v(t) for t [B, F] (dataset frames, >= 0) -> [B*F, v_dim], video-major, in the network's dtype.
 
         `codes[:, j]` holds code number `code_offset + j`. `check_range` reads the indices
         back to the host to give a clear error; callers that sized the codes from a
@@ -100,18 +116,23 @@ class MotionEncoder(nn.Module):
             raise ValueError(f"t must be [B, F] with B={codes.shape[0]}, got {list(t.shape)}")
         b, f = t.shape
         dist = self.distance
+        dtype = self.dtype(codes.device)
+        codes = codes.to(dtype)
         t = t.reshape(-1)  # reshape, not view: a column slice is fine here
         left = torch.div(t, dist, rounding_mode="floor").long() - code_offset
         if check_range and left.numel() and (int(left.min()) < 0 or int(left.max()) + 1 >= codes.shape[1]):
             raise ValueError("timestamps fall outside the motion codes provided")
+        # The original: alpha = (t mod Δ)/Δ and t_left = t - (t mod Δ) in t's dtype, then every
+        # time cast to the path's dtype (float32 there).
         rem = torch.remainder(t, dist)
-        alpha = (rem / dist).to(torch.float32).unsqueeze(1)
-        t_left = (t - rem).to(torch.float32).unsqueeze(1)
+        alpha = (rem / dist).to(dtype).unsqueeze(1)
+        t_left = (t - rem).to(dtype).unsqueeze(1)
         t_right = t_left + dist
         video = torch.arange(b, device=codes.device).repeat_interleave(f)
         u_left = codes[video, left]
         u_right = codes[video, left + 1]
-        return self.time_encoder(u_left, u_right, t.to(torch.float32).unsqueeze(1), t_left, t_right, alpha)
+        v = self.time_encoder(u_left, u_right, t.to(dtype).unsqueeze(1), t_left, t_right, alpha)
+        return v.to(self.conv[0].weight.dtype)  # the network's dtype, whatever the path ran in
 
     def forward(self, t: torch.Tensor, c: torch.Tensor | None = None, motion_z: torch.Tensor | None = None,
                 max_t: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,6 +34,36 @@ def reference() -> dict[str, torch.Tensor]:
         return {k: torch.from_numpy(data[k]) for k in data.files}
 
 
+@pytest.fixture(scope="module", params=["1 thread", "2 threads", "2 threads, deterministic"])
+def threading(request):
+    """Run a module's tests with 1 and 2 threads and under deterministic algorithms: float32
+    results differ in the last bits between these, and no test may depend on which."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1 if request.param == "1 thread" else 2)
+    torch.use_deterministic_algorithms("deterministic" in request.param)
+    yield request.param
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+@pytest.fixture(scope="session")
+def G64(official_pkl):
+    """The official fixture's G_ema in float64: the oracle of the exact function."""
+    import stylegan_v
+    from parity_bounds import float64_copy
+
+    return float64_copy(stylegan_v.load(official_pkl))
+
+
+@pytest.fixture(scope="session")
+def oracle(G64, reference):
+    """Float64 outputs and float32 bounds for the reference inputs, by truncation psi (1.0, 0.7)."""
+    from parity_bounds import generator_oracle
+
+    r = reference
+    return {psi: generator_oracle(G64, r["z"], r["c"], r["t"], r["motion_z"], truncation_psi=psi) for psi in (1.0, 0.7)}
+
+
 @pytest.fixture
 def tiny_generator():
     from stylegan_v import Generator, preset
