@@ -10,12 +10,13 @@ import torch
 from comfy_api.latest import io
 
 import stylegan_v
+from stylegan_v.generator import parse_precision
 
 from . import model_files
 from .payloads import ModelType
 
+# Saved workflows store these strings; every one but "auto" is a spelling stylegan_v's parse_precision reads.
 DTYPES = ["auto", "fp32", "fp16", "bf16"]
-_PRECISION = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
 class StyleGANVModel(torch.nn.Module):
@@ -31,11 +32,11 @@ class StyleGANVModel(torch.nn.Module):
         self.ckpt_name = ckpt_name
 
 
-def resolve_precision(dtype: str, device: torch.device) -> str:
+def resolve_precision(dtype: str, device: torch.device) -> torch.dtype:
     """'auto' follows the original: fp16 in the top blocks where the device runs it fast."""
     if dtype != "auto":
-        return _PRECISION[dtype]
-    return "float16" if mm.should_use_fp16(device) and device.type == "cuda" else "float32"
+        return parse_precision(dtype)
+    return torch.float16 if mm.should_use_fp16(device) and device.type == "cuda" else torch.float32
 
 
 def load_generator(path: str, ckpt_name: str) -> torch.nn.Module:

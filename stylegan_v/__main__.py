@@ -26,6 +26,17 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _precision(name: str) -> str:
+    """The library's name of a precision; fp16, bf16, fp32 and half are read too."""
+    from .generator import PRECISIONS, parse_precision
+
+    try:
+        dtype = parse_precision(name)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return next(key for key, value in PRECISIONS.items() if value == dtype)
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from . import load
     from . import render as R
@@ -38,8 +49,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         args.checkpoint = DEFAULT_CHECKPOINT
     device = _device(args.device)
     G = load(args.checkpoint, device=device)
-    if args.precision != "float32":
-        G.set_precision(args.precision)
+    G.set_precision(args.precision)
     dataset_fps = args.dataset_fps or G.model_config.dataset_fps
     num_frames = args.frames if args.frames is not None else round(args.seconds * args.fps)
     if not 1 <= args.scale <= 16:
@@ -127,7 +137,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--crf", type=int, default=18, help="H.264 quality (0 lossless .. 51 worst)")
     r.add_argument("--scale", type=int, default=1,
                    help="enlarge each pixel to SCALE x SCALE (nearest; for viewing small models)")
-    r.add_argument("--precision", default="float32", choices=["float32", "float16", "bfloat16"])
+    r.add_argument("--precision", default="float32", type=_precision, metavar="{float32,float16,bfloat16}",
+                   help="precision of the top synthesis blocks (the original ran them in float16); "
+                        "fp32, fp16 and bf16 are read too")
     r.add_argument("--dataset-fps", type=float, help="override the model's dataset fps")
     r.add_argument("--device", default="auto")
     r.add_argument("--out", type=Path, default=Path("out.mp4"))

@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         model = f"{G.img_resolution}x{G.img_resolution}"
         for precision in precisions:
             G.set_precision(precision)
+            precision = G.precision  # the library's name, whichever spelling was asked for (fp16, bf16...)
             for batch in (int(b) for b in args.batch_sizes.split(",")):
                 row = f"{model:>10} {gflop:8.1f} {precision:>10} {batch:>6}"
                 try:

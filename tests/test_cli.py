@@ -85,3 +85,15 @@ def test_errors_are_clear(tmp_path):
     assert result.returncode == 2 and "bad.pkl" in result.stderr
     result = run("render", "--checkpoint", tmp_path / "missing.safetensors", "--frames", 0, check=False)
     assert result.returncode == 2
+
+
+def test_precision_uses_the_library_names_and_reads_the_short_ones(capsys):
+    from stylegan_v.__main__ import parser
+
+    for given, name in (("float32", "float32"), ("float16", "float16"), ("bfloat16", "bfloat16"), ("fp32", "float32"),
+                        ("fp16", "float16"), ("bf16", "bfloat16"), ("half", "float16")):
+        assert parser().parse_args(["render", "--precision", given]).precision == name
+    assert parser().parse_args(["render"]).precision == "float32"
+    with pytest.raises(SystemExit):
+        parser().parse_args(["render", "--precision", "fp8"])
+    assert "precision must be one of float32, float16, bfloat16; got 'fp8'" in capsys.readouterr().err
