@@ -38,9 +38,10 @@ def _precision(name: str) -> str:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from . import load
     from . import render as R
-    from .progress import Progress
     from .video import write_mp4
 
     if args.checkpoint is None:
@@ -61,7 +62,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     c = R.class_labels(G, args.seed, args.batch, args.class_index).to(device)
     motion = R.MotionSeed(args.motion_seed, args.batch)
     columns = math.ceil(math.sqrt(args.batch))
-    progress = Progress(num_frames, desc="render")
+    # disable=None: a bar on a terminal, nothing in logs and pipes.
+    progress = tqdm(total=num_frames, desc="render", unit="frame", disable=None)
 
     def batches():
         for _, frames in R.render_chunks(G, ws, motion, t, c=c, chunk_size=args.chunk):
