@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
+from einops import rearrange
 
 from .batching import combined_batch
 from .content import ContentSchedule
@@ -162,5 +163,4 @@ def grid(frames: torch.Tensor, columns: int | None = None) -> torch.Tensor:
     pad = rows * columns - b
     if pad:
         frames = torch.cat([frames, frames.new_full((pad, f, ch, h, w), -1.0)])
-    frames = frames.reshape(rows, columns, f, ch, h, w)
-    return frames.permute(2, 3, 0, 4, 1, 5).reshape(f, ch, rows * h, columns * w)
+    return rearrange(frames, "(rows cols) f ch h w -> f ch (rows h) (cols w)", rows=rows)
