@@ -14,6 +14,7 @@ import stylegan_v
 from training import loss, snapshot
 from training.flops import iteration_cost
 from training.loop import RunOptions, Trainer, TrainingStopped
+from training.options import resolve
 from training.presets import TRAIN_PRESETS, train_preset
 
 
@@ -45,22 +46,23 @@ def _options(data, outdir, **kw) -> RunOptions:
 def test_tiny_run_trains_and_exports_a_loadable_model(video_data, tmp_path, one_thread):
     run = tmp_path / "run"
     trainer = Trainer(_options(video_data, run, sample_kimg=1000.0, sample_videos=2, sample_frames=4))
-    G0 = {k: v.clone() for k, v in trainer.G.state_dict().items()}
-    D0 = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    state = trainer.state
+    G0 = {k: v.clone() for k, v in state.G.state_dict().items()}
+    D0 = {k: v.clone() for k, v in state.D.state_dict().items()}
     counters = trainer.run(max_iterations=2)  # iteration 0 includes the lazy R1 step
 
     assert counters.batch_idx == 2 and counters.cur_nframes == 2 * 4 * 3 and counters.cur_nvideos == 8
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     for key in ("Loss/G/loss", "Loss/D/loss", "Loss/r1_penalty", "sec_per_kimg", "kimg_per_s"):
         assert math.isfinite(stats[-1][key]), key
-    assert any(not torch.equal(G0[k], v) for k, v in trainer.G.state_dict().items())
-    assert any(not torch.equal(D0[k], v) for k, v in trainer.D.state_dict().items())
+    assert any(not torch.equal(G0[k], v) for k, v in state.G.state_dict().items())
+    assert any(not torch.equal(D0[k], v) for k, v in state.D.state_dict().items())
 
     export = run / snapshot.export_name(counters.cur_nframes)
     G = stylegan_v.load(export)
     assert G.model_config == trainer.model and G.model_config.dataset_fps == trainer.model.dataset_fps
     assert json.loads(G.checkpoint_metadata["provenance"])["preset"] == "tiny32"
-    for name, net in (("G_ema", trainer.G_ema), ("G", trainer.G), ("D", trainer.D)):
+    for name, net in (("G_ema", state.G_ema), ("G", state.G), ("D", state.D)):
         loaded = stylegan_v.load(run / snapshot.state_name(counters.cur_nframes), net=name)
         for key, value in net.state_dict().items():
             assert torch.equal(loaded.state_dict()[key], value.cpu()), (name, key)
@@ -74,19 +76,19 @@ def test_ema_without_rampup_follows_the_half_life(video_data, tmp_path, one_thre
     preset = dataclasses.replace(train_preset("tiny32"), ema_kimg=0.01, ema_rampup=None)
     trainer = Trainer(_options(video_data, tmp_path / "run", train=preset))
     trainer.counters.cur_nvideos = 100
-    for p in trainer.G.parameters():
+    for p in trainer.state.G.parameters():
         p.data.fill_(1.0)
-    for p in trainer.G_ema.parameters():
+    for p in trainer.state.G_ema.parameters():
         p.data.fill_(0.0)
     trainer.update_ema()
     beta = 0.5 ** (4 / 10.0)  # batch 4 videos, half-life 10 videos
-    assert torch.allclose(next(trainer.G_ema.parameters()), torch.tensor(1 - beta))
+    assert torch.allclose(next(trainer.state.G_ema.parameters()), torch.tensor(1 - beta))
 
 
 def test_optimizer_settings_match_the_original(video_data, tmp_path, one_thread):
     trainer = Trainer(_options(video_data, tmp_path / "run"))
-    g, d = trainer.G_opt.param_groups[0], trainer.D_opt.param_groups[0]
-    # Spec 4.3: G lr 0.0025 * 4/5, beta2 0.99^(4/5); D lr 0.0025 * 16/17, beta2 0.99^(16/17).
+    g, d = trainer.state.G_opt.param_groups[0], trainer.state.D_opt.param_groups[0]
+    # Lazy regularisation: G lr 0.0025 * 4/5, beta2 0.99^(4/5); D lr 0.0025 * 16/17, beta2 0.99^(16/17).
     assert g["lr"] == pytest.approx(0.002) and g["betas"][1] == pytest.approx(0.991992, abs=1e-6)
     assert d["lr"] == pytest.approx(0.0023529, abs=1e-7) and d["betas"][1] == pytest.approx(0.990585, abs=1e-6)
     assert g["betas"][0] == 0.0 and d["betas"][0] == 0.0
@@ -186,7 +188,7 @@ def test_augmentation_is_shared_by_the_frames_of_a_clip_inside_the_d_pass():
 
 
 def test_flop_model_matches_the_reference_figures():
-    # performance_notes 1b: G 30.48 and D 29.22 GFLOP per 256^2 frame (incl. ~1% FIR we do not count).
+    # Reference figures: G 30.48 and D 29.22 GFLOP per 256^2 frame (incl. ~1% FIR we do not count).
     cost = iteration_cost(stylegan_v.preset("ffs256"), batch=64)
     assert cost.g_frame / 1e9 == pytest.approx(30.48, rel=0.02)
     assert cost.d_frame / 1e9 == pytest.approx(29.22, rel=0.02)
@@ -214,8 +216,7 @@ def test_failed_snapshot_write_keeps_the_last_good_one(video_data, tmp_path, one
     assert snapshot.find_latest(run) == good and good.read_bytes() == before
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
     monkeypatch.undo()
-    tensors, state, _ = snapshot.load_training_state(good)
-    assert state["counters"]["batch_idx"] == 1
+    assert snapshot.load_training_state(good).state["counters"]["batch_idx"] == 1
     stylegan_v.load(good, net="D")
 
 
@@ -271,13 +272,21 @@ def test_metrics_hook_keeps_the_best_snapshot_by_fvd(video_data, tmp_path, one_t
     best = json.loads((run / "best.json").read_text())
     assert best["value"] == 20.0 and best["snapshot"] == snapshot.export_name(36)
     assert (run / snapshot.BEST_EXPORT).read_bytes() == (run / snapshot.export_name(36)).read_bytes()
-    assert trainer.best == best
+    assert trainer.state.best == best
 
 
 def test_init_from_an_original_snapshot_fine_tunes_all_three_networks(video_data, tmp_path, one_thread,
-                                                                       official_pkl):
+                                                                       official_pkl, monkeypatch):
+    import stylegan_v.checkpoint
+
+    resolve = stylegan_v.checkpoint.resolve_checkpoint
+    opened = []
+    monkeypatch.setattr(stylegan_v.checkpoint, "resolve_checkpoint", 
+                        lambda path, **kw: opened.append(path) or resolve(path, **kw))
     trainer = Trainer(_options(video_data, tmp_path / "run", init=str(official_pkl)))
-    for name, net in (("G", trainer.G), ("G_ema", trainer.G_ema), ("D", trainer.D)):
+    assert opened == [str(official_pkl)]  # the checkpoint is read once for its config and all three networks
+    monkeypatch.undo()
+    for name, net in (("G", trainer.state.G), ("G_ema", trainer.state.G_ema), ("D", trainer.state.D)):
         reference = stylegan_v.load(official_pkl, net=name)
         for key, value in reference.state_dict().items():
             assert torch.equal(net.state_dict()[key], value), (name, key)
@@ -327,15 +336,102 @@ def test_command_line_maps_onto_the_run_options():
     opts = options_from_args(args)
     assert (opts.kimg, opts.snap, opts.resume, opts.compile) == (100.0, 20.0, "auto", False)
     assert opts.metrics == ("fvd2048_16f", "fid50k_full")
-    t = opts.train
+    assert opts.seed is None and opts.workers == 3 and opts.tensorboard and opts.channels_last is None
+    t = resolve(opts).train
     assert (t.batch, t.r1_gamma, t.mirror, t.augment, t.augment_p) == (32, 1.5, False, "fixed", 0.3)
+    assert (t.total_kimg, t.snap_kimg, t.tick_kimg) == (100.0, 20.0, TRAIN_PRESETS["ffs256"].tick_kimg)
     assert t.g_lr == TRAIN_PRESETS["ffs256"].g_lr and t.model == "ffs256"
+    assert resolve(opts).options.seed == 0
     with pytest.raises(ValueError, match="--preset is required"):
         options_from_args(build_parser().parse_args(["--data", "D", "--outdir", "R"]))
+    assert options_from_args(build_parser().parse_args(["--data", "D", "--outdir", "R", "--resume", "latest",
+                                                        "--no-tensorboard", "--workers", "0"])) == \
+        RunOptions(data="D", outdir="R", resume="latest", tensorboard=False, workers=0)
     assert _roundtrips(TRAIN_PRESETS["mead1024"])
+
+
+def test_every_run_option_but_the_programmatic_ones_has_a_flag():
+    from training.options import OPTIONS, flag_of
+    from training.train import build_parser
+
+    flags = {flag for action in build_parser()._actions for flag in action.option_strings}
+    for f in OPTIONS:
+        if f.name in ("model", "log_every_iter"):
+            assert flag_of(f) == ""
+        else:
+            assert flag_of(f) in flags, f.name
+
+
+@pytest.mark.parametrize("spelling, dtype", [("fp32", torch.float32), ("float32", torch.float32),
+                                             ("bf16", torch.bfloat16), ("bfloat16", torch.bfloat16),
+                                             ("fp16", torch.float16), ("half", torch.float16)])
+def test_precision_takes_the_library_names_and_the_old_spellings(spelling, dtype):
+    from training.setup import runtime
+    from training.train import build_parser
+
+    args = build_parser().parse_args(["--data", "D", "--outdir", "R", "--precision", spelling])
+    assert runtime(RunOptions(data="D", outdir="R", precision=args.precision), torch.device("cpu")).dtype == dtype
+
+
+def test_precision_refuses_unknown_names_and_loss_scaling_without_float16(capsys):
+    from training.setup import runtime
+    from training.train import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--data", "D", "--outdir", "R", "--precision", "fp8"])
+    assert "precision must be one of float32, float16, bfloat16; got 'fp8'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--loss-scaling applies to --precision fp16"):
+        runtime(RunOptions(data="D", outdir="R", precision="bf16", loss_scaling=True), torch.device("cpu"))
+    cpu = runtime(RunOptions(data="D", outdir="R"), torch.device("cpu"))
+    assert (cpu.dtype, cpu.compile, cpu.channels_last, cpu.precision) == (torch.float32, False, False, "float32")
 
 
 def _roundtrips(preset) -> bool:
     from training.presets import TrainPreset
 
     return TrainPreset.from_dict(json.loads(json.dumps(preset.to_dict()))) == preset
+
+
+def test_atomic_writes_respect_the_umask_and_name_the_file_they_could_not_write(tmp_path):
+    import os
+    import stat
+    from pathlib import Path
+
+    from stylegan_v.fileio import AtomicWriteError, atomic_output
+
+    for umask, mode in ((0o027, 0o640), (0o002, 0o664)):
+        previous = os.umask(umask)
+        try:
+            with atomic_output(tmp_path / f"{umask:o}.bin") as tmp:
+                Path(tmp).write_bytes(b"x")
+        finally:
+            os.umask(previous)
+        assert stat.S_IMODE((tmp_path / f"{umask:o}.bin").stat().st_mode) == mode
+
+    target = tmp_path / "kept.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(AtomicWriteError, match=f"could not write best export {target}: No space left") as info:
+        with atomic_output(target, what="best export") as tmp:
+            Path(tmp).write_bytes(b"partial")
+            raise OSError(28, "No space left on device")
+    assert isinstance(info.value, OSError) and info.value.errno == 28
+    with pytest.raises(ValueError, match="bad input"):  # not a filesystem error: passes through as it is
+        with atomic_output(target) as tmp:
+            raise ValueError("bad input")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2.bin", "27.bin", "kept.bin"]  # no temporary files
+
+
+def test_unreadable_training_states_are_checkpoint_errors(tmp_path):
+    from safetensors.torch import save_file
+
+    from stylegan_v.errors import CheckpointError
+
+    export = tmp_path / "network-snapshot-000001.safetensors"
+    save_file({"x": torch.zeros(1)}, str(export), metadata={"format": "stylegan-v"})
+    with pytest.raises(CheckpointError, match="is not a training snapshot .* use --init"):
+        snapshot.load_training_state(export)
+    torn = tmp_path / snapshot.state_name(1000)
+    torn.write_bytes(b"\x00" * 10)
+    with pytest.raises(snapshot.TrainingStateError, match=f"cannot read training snapshot {torn}"):
+        snapshot.load_training_state(torn)

@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from stylegan_v.generator import parse_precision
 from training.presets import TRAIN_PRESETS, train_preset
 
 
@@ -98,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iters", type=int, default=20, help="timed iterations")
     p.add_argument("--warmup", type=int, default=5, help="untimed iterations first (compile, cudnn autotune)")
     p.add_argument("--device", choices=("cuda", "cpu"))
-    p.add_argument("--precision", help="comma-separated from fp32, bf16, fp16: one row each (default: the "
-                                       "trainer's default for the device)")
+    p.add_argument("--precision", help="comma-separated from float32, bfloat16, float16 (or fp32, bf16, fp16): "
+                                       "one row each (default: the trainer's default for the device)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--aug", choices=("ada", "fixed", "none"), default="ada")
@@ -108,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
     args = p.parse_args(argv)
     precisions = args.precision.split(",") if args.precision else [None]
-    if any(x not in (None, "fp32", "bf16", "fp16") for x in precisions):
-        p.error(f"--precision takes fp32, bf16, fp16 (comma-separated), got {args.precision}")
+    for precision in filter(None, precisions):
+        try:
+            parse_precision(precision)
+        except ValueError as e:
+            p.error(f"--precision: {e}")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -128,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{'TFLOP/s':>8} {'MFU':>6} {'peak mem':>10}")
             header = True
         mfu = f"{100 * r['mfu']:5.1f}%" if r["mfu"] is not None else "   n/a"
-        print(f"{trainer.precision:>9} {'on' if trainer.use_compile else 'off':>7} "
-              f"{'on' if trainer.channels_last else 'off':>7} {r['ms_per_iter']:9.1f} {r['sec_per_kimg']:9.3f} "
+        rt = trainer.runtime
+        print(f"{precision or trainer.precision:>9} {'on' if rt.compile else 'off':>7} "
+              f"{'on' if rt.channels_last else 'off':>7} {r['ms_per_iter']:9.1f} {r['sec_per_kimg']:9.3f} "
               f"{1 / r['sec_per_kimg']:8.4f} {r['tflops']:8.2f} {mfu:>6} {r['mem_gib']:7.2f}GiB"
               + ("" if r["cuda"] else " (RSS)"), flush=True)
     if not args.peak_tflops and r["mfu"] is None:

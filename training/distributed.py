@@ -138,3 +138,17 @@ def module_checksum(module: torch.nn.Module) -> torch.Tensor:
         w = torch.arange(1, x.numel() + 1, dtype=torch.float64) / x.numel() + i
         total += torch.stack([(x * w).sum(), (x.square() * w).sum()])
     return total
+
+
+def verify_replicas(nets: dict[str, torch.nn.Module], is_main: bool) -> dict[str, list[list[float]]]:
+    """Checksums of `nets` on every rank (a collective); raises if any rank differs."""
+    sums = {name: module_checksum(net).tolist() for name, net in nets.items()}
+    everyone = gather_objects(sums)
+    for name in sums:
+        values = [s[name] for s in everyone]
+        if any(v != values[0] for v in values):
+            raise RuntimeError(f"replicas differ after training: {name} checksums {values}")
+    if is_main:
+        sums_text = ", ".join(f"{name} {values[0]:.6e}" for name, values in sums.items())
+        print(f"replicas identical on {len(everyone)} process(es): {sums_text}", flush=True)
+    return {name: [s[name] for s in everyone] for name in sums}

@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from training import distributed
+
+format_interval = tqdm.format_interval  # seconds -> "mm:ss" or "h:mm:ss"
 
 
 class DeviceStats:
@@ -48,15 +51,28 @@ class DeviceStats:
         return {name: values[i] / max(values[n + i], 1.0) for i, name in enumerate(names)}
 
 
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h {(seconds // 60) % 60:02d}m"
-    return f"{seconds // 86400}d {(seconds // 3600) % 24:02d}h"
+def status_line(entry: dict, cuda: bool) -> str:
+    """The console line of a tick entry (see Trainer._tick)."""
+    mfu = entry.get("mfu")
+    line = (f"tick {entry['tick']:<5d} kimg {entry['kimg']:<9.1f} time {format_interval(entry['time_s']):<9s} "
+            f"sec/kimg {entry['sec_per_kimg']:<8.3g} kimg/s {entry['kimg_per_s']:<8.3g} "
+            f"MFU {f'{100 * mfu:.1f}%' if mfu is not None else 'n/a':<6s} "
+            f"{'gpumem' if cuda else 'cpumem'} {entry['mem_gb']:<6.2f} augment {entry['augment_p']:<6.3f} "
+            f"G {entry.get('Loss/G/loss', float('nan')):.3f} D {entry.get('Loss/D/loss', float('nan')):.3f}")
+    if "Loss/r1_penalty" in entry:
+        line += f" r1 {entry['Loss/r1_penalty']:.4g}"
+    return line
+
+
+def peak_memory_gb(device: torch.device) -> float:
+    """Peak GPU memory since the last call (CUDA), or the process's peak resident memory (CPU)."""
+    if device.type == "cuda":
+        mem = torch.cuda.max_memory_allocated(device) / 2**30
+        torch.cuda.reset_peak_memory_stats(device)
+        return mem
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 class RunLog:

@@ -1,15 +1,15 @@
-"""Full training snapshots (resume) and G_ema exports, written atomically.
+"""Training snapshots (resume) and G_ema exports: file names, the file format, atomic writes.
 
 A training snapshot is one safetensors file that is also a valid stylegan_v
 checkpoint (`stylegan_v.load(path, net="G_ema"|"G"|"D")` reads it): the three
 networks under their usual prefixes, plus optimiser state (`G_opt.*`, `D_opt.*`),
-augmentation state and RNG states (`rng.<rank>.*`) as tensors, and everything
-else (counters, options, numpy RNG states, optimiser hyper-parameters) as JSON in
-the metadata. Nothing is pickled.
+augmentation state (`augment.p`) and RNG states (`rng.<rank>.*`) as tensors, and
+everything else (counters, the run's preset and seed, numpy RNG states,
+optimiser hyper-parameters) as JSON in the metadata. Nothing is pickled.
 
-Writes go to a temporary file in the same folder, are fsync'ed, then renamed
-over the target with os.replace and the folder is fsync'ed: a crash or a full
-disk leaves either the old file or the new one, never a torn file.
+`save_training_state` writes a `TrainingState.state_dict()` in this layout and
+`read_state_dict` turns a loaded file back into one. Writes are atomic
+(stylegan_v.fileio): a crash or a full disk leaves the old file or the new one.
 """
 
 from __future__ import annotations
@@ -18,25 +18,28 @@ import contextlib
 import json
 import os
 import re
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
 from stylegan_v.checkpoint import FORMAT_NAME, FORMAT_VERSION
 from stylegan_v.config import ModelConfig
+from stylegan_v.errors import CheckpointError
+from stylegan_v.fileio import AtomicWriteError, atomic_output
 
 STATE_PREFIX = "training-state-"
 EXPORT_PREFIX = "network-snapshot-"
 BEST_EXPORT = "network-best.safetensors"
 STATE_KIND = "stylegan-v-training-state"
 STATE_VERSION = "1"
+NETS = ("G_ema", "G", "D")  # in the file's "nets" metadata; stylegan_v.load picks from these
 _STATE_RE = re.compile(rf"^{STATE_PREFIX}(\d+(?:\.\d+)?)\.safetensors$")
 
 
-class SnapshotError(RuntimeError):
-    """A snapshot could not be written or read; the message names the file and the cause."""
+class TrainingStateError(CheckpointError):
+    """A training snapshot that cannot be read; the message names the file and the cause."""
 
 
 def kimg_tag(cur_nframes: int) -> str:
@@ -53,58 +56,10 @@ def export_name(cur_nframes: int) -> str:
     return f"{EXPORT_PREFIX}{kimg_tag(cur_nframes)}.safetensors"
 
 
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not supported on every platform/filesystem
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], what: str = "file") -> Path:
-    """Run `write(tmp_path)`, fsync, rename to `path`. On any failure the old `path` is untouched.
-
-    Raises SnapshotError naming the file and the cause (e.g. a full disk).
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(path.parent)
-    except Exception as e:
-        cause = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
-        raise SnapshotError(f"could not write {what} {path}: {cause}") from e
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str, what: str = "file") -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what)
-
-
 # ---- optimiser state <-> flat tensors + JSON -------------------------------------------
 
-def optimizer_to_flat(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
-    sd = opt.state_dict()
+def optimizer_to_flat(sd: dict, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimiser's state_dict() as `<prefix>.state.<idx>.<key>` tensors and JSON (the rest)."""
     tensors, scalars = {}, {}
     for idx, entry in sd["state"].items():
         for key, value in entry.items():
@@ -116,8 +71,8 @@ def optimizer_to_flat(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str
     return tensors, {"param_groups": groups, "scalars": scalars}
 
 
-def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: Mapping[str, torch.Tensor],
-                        info: dict) -> None:
+def optimizer_from_flat(prefix: str, tensors: Mapping[str, torch.Tensor], info: dict) -> dict:
+    """The optimiser state_dict() that optimizer_to_flat wrote."""
     state: dict[int, dict] = {}
     head = f"{prefix}.state."
     for name, value in tensors.items():
@@ -127,44 +82,66 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, prefix: str, tensors: Mappin
     for idx, entry in info.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(entry)
     groups = [dict(g, betas=tuple(float(b) for b in g["betas"])) if "betas" in g else g for g in info["param_groups"]]
-    opt.load_state_dict({"state": state, "param_groups": groups})
+    return {"state": state, "param_groups": groups}
 
 
 # ---- training snapshots -----------------------------------------------------------------
 
-def save_training_state(path: str | os.PathLike, *, nets: Mapping[str, torch.nn.Module],
-                        optimizers: Mapping[str, torch.optim.Optimizer], tensors: Mapping[str, torch.Tensor],
-                        state: dict, model_config: ModelConfig, provenance: dict) -> Path:
-    """Write one training snapshot atomically; `state` must be JSON-serialisable."""
+class StateFile(NamedTuple):
+    tensors: dict[str, torch.Tensor]
+    state: dict                 # the JSON part (counters, train, seed, rng, optimizers, ...)
+    model: ModelConfig
+    provenance: dict
+
+
+def save_training_state(path: str | os.PathLike, state_dict: dict, *, run: dict, model_config: ModelConfig,
+                        provenance: dict) -> Path:
+    """Write a TrainingState.state_dict() atomically; `run` (the preset, seed, data) must be JSON-serialisable."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     flat: dict[str, torch.Tensor] = {}
-    for name, net in nets.items():
-        for key, value in net.state_dict().items():
+    for name in NETS:
+        for key, value in state_dict[name].items():
             flat[f"{name}.{key}"] = value.detach().to("cpu", torch.float32).contiguous()
-    opt_info = {}
-    for name, opt in optimizers.items():
-        t, info = optimizer_to_flat(opt, f"{name}_opt")
-        flat.update(t)
-        opt_info[name] = info
-    for key, value in tensors.items():
-        flat[key] = value.detach().to("cpu").contiguous()
+    optimizers = {}
+    for name in ("G", "D"):
+        tensors, info = optimizer_to_flat(state_dict[f"{name}_opt"], f"{name}_opt")
+        flat.update(tensors)
+        optimizers[name] = info
+    rng_json = []
+    for rank, rng in enumerate(state_dict["rng"]):
+        flat[f"rng.{rank}.torch_cpu"] = rng["torch_cpu"].to(torch.uint8)
+        if rng.get("torch_cuda") is not None:
+            flat[f"rng.{rank}.torch_cuda"] = rng["torch_cuda"].to(torch.uint8)
+        rng_json.append({"numpy": rng["numpy"], "data_items": rng["data_items"]})
+    if state_dict["augment_p"] is not None:
+        flat["augment.p"] = state_dict["augment_p"].detach().to("cpu").reshape(1)
+    state = dict(run, counters=state_dict["counters"], world_size=len(rng_json), rng=rng_json,
+                 best=state_dict["best"], ada=state_dict["ada"], scalers=state_dict["scalers"],
+                 torch_version=torch.__version__, optimizers=optimizers)
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "nets": ",".join(nets),
+        "nets": ",".join(NETS),
         "model_config": model_config.to_json(),
         "dataset_fps": repr(float(model_config.dataset_fps)),
         "provenance": json.dumps(provenance, sort_keys=True),
         "kind": STATE_KIND,
         "training_state_version": STATE_VERSION,
-        "training_state": json.dumps(dict(state, optimizers=opt_info)),
+        "training_state": json.dumps(state),
     }
-    return atomic_write(path, lambda tmp: save_file(flat, str(tmp), metadata=meta), what="training snapshot")
+    path = Path(path)
+    with atomic_output(path, what="training snapshot") as tmp:
+        try:
+            save_file(flat, tmp, metadata=meta)
+        except SafetensorError as e:  # safetensors reports I/O failures (a full disk) as its own type
+            raise OSError(str(e)) from e
+    return path
 
 
-def load_training_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict, ModelConfig]:
-    """(all tensors, state JSON, model config) of a snapshot written by save_training_state."""
+def load_training_state(path: str | os.PathLike) -> StateFile:
+    """Tensors, state JSON, model config and provenance of a snapshot written by save_training_state."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -174,19 +151,40 @@ def load_training_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = dict(f.metadata() or {})
             if meta.get("kind") != STATE_KIND:
-                raise SnapshotError(f"{path} is not a training snapshot (no '{STATE_KIND}' metadata); "
-                                    "use --init to start a new run from exported weights")
+                raise TrainingStateError(f"{path} is not a training snapshot (no '{STATE_KIND}' metadata); "
+                                         "use --init to start a new run from exported weights")
             if meta.get("training_state_version") != STATE_VERSION:
-                raise SnapshotError(f"{path} has training-state version {meta.get('training_state_version')!r}, "
-                                    f"this trainer reads {STATE_VERSION!r}")
+                raise TrainingStateError(f"{path} has training-state version "
+                                         f"{meta.get('training_state_version')!r}, this trainer reads "
+                                         f"{STATE_VERSION!r}")
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         state = json.loads(meta["training_state"])
         config = ModelConfig.from_json(meta["model_config"])
-    except SnapshotError:
+        provenance = json.loads(meta.get("provenance") or "{}")
+    except TrainingStateError:
         raise
     except Exception as e:  # a torn or foreign file: say which and why
-        raise SnapshotError(f"cannot read training snapshot {path}: {e}") from e
-    return tensors, state, config
+        raise TrainingStateError(f"cannot read training snapshot {path}: {e}") from e
+    return StateFile(tensors, state, config, provenance)
+
+
+def read_state_dict(file: StateFile) -> dict:
+    """The TrainingState.state_dict() a snapshot holds (the inverse of save_training_state's layout)."""
+    tensors, state = file.tensors, file.state
+    sd: dict = {name: {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(f"{name}.")}
+                for name in NETS}
+    for name in ("G", "D"):
+        sd[f"{name}_opt"] = optimizer_from_flat(f"{name}_opt", tensors, state["optimizers"][name])
+    sd["rng"] = [{"torch_cpu": tensors[f"rng.{rank}.torch_cpu"], "torch_cuda": tensors.get(f"rng.{rank}.torch_cuda"),
+                  "numpy": entry["numpy"], "data_items": int(entry["data_items"])}
+                 for rank, entry in enumerate(state["rng"])]
+    p = tensors.get("augment.p")
+    sd["augment_p"] = p.reshape(()) if p is not None else None
+    sd["ada"] = state.get("ada")
+    sd["scalers"] = state.get("scalers") or {}
+    sd["counters"] = state["counters"]
+    sd["best"] = state.get("best") or {}
+    return sd
 
 
 def list_states(outdir: str | os.PathLike) -> list[Path]:
@@ -217,10 +215,11 @@ def prune_states(outdir: str | os.PathLike, keep: int) -> list[Path]:
 
 def export_generator(path: str | os.PathLike, G_ema: torch.nn.Module, model_config: ModelConfig,
                      provenance: dict) -> Path:
-    """G_ema in our checkpoint format (what the nodes and stylegan_v.load read), atomically."""
+    """G_ema in our checkpoint format (what the nodes and stylegan_v.load read); stylegan_v.save is atomic."""
     import stylegan_v
+    from safetensors import SafetensorError
 
-    def write(tmp: Path) -> None:
-        stylegan_v.save(G_ema, tmp, model_config=model_config, provenance=provenance)
-
-    return atomic_write(path, write, what="G_ema export")
+    try:
+        return stylegan_v.save(G_ema, path, model_config=model_config, provenance=provenance)
+    except SafetensorError as e:  # an I/O failure inside safetensors, reported as the file it was writing
+        raise AtomicWriteError(f"could not write G_ema export {path}: {e}") from e
