@@ -97,6 +97,8 @@ class DiscriminatorConfig:
             raise ValueError(f"DiscriminatorConfig.concat_res={self.concat_res} is not a block resolution")
         if self.sampling_type not in ("random", "uniform"):
             raise ValueError(f"DiscriminatorConfig.sampling_type must be 'random' or 'uniform', got {self.sampling_type!r}")
+        if self.mbstd_group_size < 1:  # minibatch-std splits the batch into groups of this size
+            raise ValueError(f"DiscriminatorConfig.mbstd_group_size must be >= 1, got {self.mbstd_group_size}")
 
     @property
     def block_resolutions(self) -> list[int]:
@@ -117,7 +119,7 @@ class DiscriminatorConfig:
 
     @property
     def num_fourier_coefs(self) -> int:
-        return math.ceil(math.log2(self.max_num_frames))
+        return num_fourier_coefs(self.max_num_frames)
 
     @property
     def time_cond_dim(self) -> int:
@@ -156,6 +158,11 @@ class ModelConfig:
         if not isinstance(data, dict):
             raise ValueError("model config JSON must be an object")
         return cls.from_dict(data)
+
+
+def num_fourier_coefs(max_num_frames: int) -> int:
+    """Frequencies of D's time-gap encoder (`discriminator.fourier_coefs`): one per octave of the longest gap."""
+    return math.ceil(math.log2(max_num_frames))
 
 
 def _build(kind: type, data: dict[str, Any], what: str):
@@ -198,7 +205,7 @@ def _small(name: str, resolution: int, width: int, motion_z_distance: int = 16) 
 
 
 PRESETS: dict[str, ModelConfig] = {
-    # The original paper's models (section 4.4 of the spec).
+    # The original paper's models: FaceForensics, SkyTimelapse, UCF101, RainbowJelly (256), MEAD (1024).
     "ffs256": _paired("ffs256", fps=30.0),
     "sky256": _paired("sky256", fps=25.0, motion_z_distance=256, min_period_len=256.0),
     "ucf101_256": _paired("ucf101_256", fps=25.0),

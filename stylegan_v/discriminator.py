@@ -12,19 +12,22 @@ import math
 import torch
 from torch import nn
 
-from .config import DiscriminatorConfig
+from .config import DiscriminatorConfig, num_fourier_coefs
 from .generator import PRECISIONS, parse_precision
 from .layers import Conv2dLayer, FullyConnected, MappingNetwork
 from .ops import fir_filter
 
 
+def fourier_coefs(max_num_frames: int) -> torch.Tensor:
+    """[1, n] angular frequencies pi * 2^k / 2^n, k < n: periods from 2^(n+1) frames down to 4."""
+    n = num_fourier_coefs(max_num_frames)
+    return torch.tensor([[math.pi * 2**k / 2**n for k in range(n)]], dtype=torch.float32)
+
+
 class FixedTimeEncoder(nn.Module):
     def __init__(self, max_num_frames: int):
         super().__init__()
-        n = math.ceil(math.log2(max_num_frames))
-        resolution = 2**n
-        coefs = torch.tensor([math.pi * 2**k / resolution for k in range(n)], dtype=torch.float32)
-        self.register_buffer("fourier_coefs", coefs.unsqueeze(0))
+        self.register_buffer("fourier_coefs", fourier_coefs(max_num_frames))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         angle = t.to(torch.float32).unsqueeze(1) * self.fourier_coefs

@@ -124,6 +124,7 @@ def test_tampered_deterministic_buffer(saved, tmp_path):
     ({"model_config": json.dumps({"generator": {"resolution": 1 << 20}})}, "larger than 2048"),
     ({"model_config": json.dumps({"generator": {"bogus": 1}})}, "unknown fields: bogus"),
     ({"model_config": json.dumps({"dataset_fps": -3})}, "dataset_fps must be positive"),
+    ({"model_config": json.dumps({"discriminator": {"mbstd_group_size": 0}})}, "mbstd_group_size must be >= 1"),
 ])
 def test_bad_metadata(saved, tmp_path, change, message):
     path, _ = saved
