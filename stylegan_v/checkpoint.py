@@ -3,15 +3,14 @@
 Tensor keys are `<net>.<original state-dict key>` (net = G_ema, G or D), so an
 original snapshot maps 1:1. Metadata (strings) holds the model config JSON, the
 format version, the dataset fps and the provenance. Loading checks every key,
-shape and dtype against the config, and the deterministic buffers against their
-recomputed values, and names whatever is wrong.
+shape and dtype against the network the config builds (`stylegan_v.layout`), and the buffers
+that the config fixes against their defined values, and names whatever is wrong.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -25,24 +24,11 @@ from .discriminator import Discriminator
 from .errors import CheckpointError
 from .fileio import atomic_output
 from .generator import Generator
-from .motion import time_encoder_buffers
-from .ops import fir_filter
+from .layout import NET_NAMES, build_network, holds_defined_value, network_layout
 
 FORMAT_NAME = "stylegan-v"
 FORMAT_VERSION = "1"
-NET_NAMES = ("G_ema", "G", "D")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
-
-
-def build_network(name: str, config: ModelConfig, device: str | torch.device | None = None) -> nn.Module:
-    if name in ("G_ema", "G"):
-        net = Generator(config.generator)
-    elif name == "D":
-        net = Discriminator(config.discriminator)
-    else:
-        raise ValueError(f"net must be one of {', '.join(NET_NAMES)}; got {name!r}")
-    net.model_config = config
-    return net if device is None else net.to(device)
 
 
 def _default_model_config(net: nn.Module) -> ModelConfig:
@@ -122,21 +108,6 @@ def read_config(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, str]]:
     return config, meta
 
 
-def _expected_buffers(key: str, config: ModelConfig) -> torch.Tensor | None:
-    """Values of buffers that are pure functions of the config (a corrupt file must not change them)."""
-    leaf = key.rsplit(".", 1)[-1]
-    if leaf == "resample_filter":
-        return fir_filter()
-    g = config.generator
-    if leaf in ("freqs", "phase_scales"):
-        freqs, scales = time_encoder_buffers(g.time_enc_dim, g.min_period_len, g.max_period_len)
-        return freqs if leaf == "freqs" else scales
-    if leaf == "fourier_coefs":
-        n = config.discriminator.num_fourier_coefs
-        return torch.tensor([[math.pi * 2**k / 2**n for k in range(n)]])
-    return None
-
-
 def load_state(path: str | os.PathLike, net: str, config: ModelConfig, nets_present: list[str],
                device: str | torch.device = "cpu") -> nn.Module:
     from safetensors import safe_open
@@ -146,30 +117,30 @@ def load_state(path: str | os.PathLike, net: str, config: ModelConfig, nets_pres
         raise CheckpointError(f"{name} has no {net!r} network; it contains: {', '.join(nets_present) or 'nothing'}")
     with torch.device("meta"):
         model = build_network(net, config)
-    expected = model.state_dict()
+    expected = network_layout(model, config)
     prefix = f"{net}."
     state = {}
     with safe_open(str(path), framework="pt", device="cpu") as f:
         keys = [k[len(prefix):] for k in f.keys() if k.startswith(prefix)]
-        missing = [k for k in expected if k not in keys]
-        unexpected = [k for k in keys if k not in expected]
+        missing = [k for k in expected.shapes if k not in keys]
+        unexpected = [k for k in keys if k not in expected.shapes]
         if missing:
             raise CheckpointError(f"{name}: {net} is missing {len(missing)} tensor(s), first: {missing[0]!r} "
                                   f"(config does not match the weights, or the file is incomplete)")
         if unexpected:
             raise CheckpointError(f"{name}: {net} has unexpected tensor(s), first: {unexpected[0]!r}")
-        for key, want in expected.items():
+        for key, shape in expected.shapes.items():
             tensor = f.get_tensor(prefix + key)
-            if tuple(tensor.shape) != tuple(want.shape):
+            if tuple(tensor.shape) != shape:
                 raise CheckpointError(f"{name}: {net}.{key} has shape {list(tensor.shape)}, the config needs "
-                                      f"{list(want.shape)}")
+                                      f"{list(shape)}")
             if tensor.dtype not in (torch.float32, torch.float16, torch.bfloat16):
                 raise CheckpointError(f"{name}: {net}.{key} has dtype {tensor.dtype}, expected a float type")
             tensor = tensor.to(torch.float32)
             if not torch.isfinite(tensor).all():
                 raise CheckpointError(f"{name}: {net}.{key} contains NaN or infinite values")
-            reference = _expected_buffers(key, config)
-            if reference is not None and not torch.allclose(tensor, reference, rtol=1e-5, atol=1e-7):
+            reference = expected.defined.get(key)
+            if reference is not None and not holds_defined_value(tensor, reference):
                 raise CheckpointError(f"{name}: buffer {net}.{key} does not hold its defined value "
                                       f"(corrupt file or a config that does not match the weights)")
             state[key] = tensor

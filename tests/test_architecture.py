@@ -1,11 +1,15 @@
-"""Full-size presets have exactly the original's parameters (counts measured on the original, spec 1.1/2.3/5.5)."""
+"""Full-size presets have exactly the original's parameters (counts measured on the original code);
+the layout both loaders check against is what the networks hold."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 import torch
 
-from stylegan_v import Discriminator, Generator, preset
+from stylegan_v import Discriminator, Generator, ModelConfig, preset
+from stylegan_v.layout import build_network, layout, network_layout
 
 
 def _count(module) -> int:
@@ -45,8 +49,6 @@ def test_sky_periods_follow_motion_distance():
 
 
 def test_two_frame_discriminator():
-    from dataclasses import replace
-
     cfg = replace(preset("ffs256").discriminator, num_frames=2)
     with torch.device("meta"):
         D = Discriminator(cfg)
@@ -56,8 +58,6 @@ def test_two_frame_discriminator():
 
 
 def test_conditional_generator_runs_and_uses_the_class():
-    from dataclasses import replace
-
     from stylegan_v import render as R
 
     base = preset("tiny32")
@@ -75,3 +75,33 @@ def test_conditional_generator_runs_and_uses_the_class():
         R.render(G, ws, R.MotionSeed(0, 2), t)
     with pytest.raises(ValueError, match="class_index must be in 0..4"):
         R.class_labels(G, 0, 1, class_index=5)
+
+
+_TWO_FRAMES_UNIFORM = replace(preset("tiny32"), discriminator=replace(
+    preset("tiny32").discriminator, num_frames=2, sampling_type="uniform", max_num_frames=300))
+
+
+@pytest.mark.parametrize("config", [preset("tiny32"), preset("sky256"), preset("mead1024"), _TWO_FRAMES_UNIFORM],
+                         ids=["tiny32", "sky256", "mead1024", "two_frames_uniform"])
+@pytest.mark.parametrize("net", ["G_ema", "D"])
+def test_layout_is_what_the_network_holds(config: ModelConfig, net: str):
+    with torch.random.fork_rng():
+        built = build_network(net, config)  # on the CPU, buffers with their real values
+    state = built.state_dict()
+    expected = layout(net, config)
+    assert list(expected.shapes.items()) == [(k, tuple(v.shape)) for k, v in state.items()]
+    # Every persistent buffer but the learned W average has a defined value, the one the module creates.
+    buffers = [k for k, _ in built.named_buffers() if k in state]
+    assert list(expected.defined) == [k for k in buffers if not k.endswith(".w_avg")]
+    assert expected.defined
+    for key, value in expected.defined.items():
+        assert value.device.type == "cpu" and torch.equal(value, state[key]), key
+
+
+def test_layout_refuses_a_buffer_it_cannot_define():
+    config = preset("tiny32")
+    with torch.device("meta"):
+        net = build_network("D", config)
+    net.b4.register_buffer("mystery", torch.zeros(3))
+    with pytest.raises(NotImplementedError, match="mystery"):
+        network_layout(net, config)
