@@ -190,6 +190,9 @@ def build_state(model: ModelConfig, train: TrainPreset, seed: int, dist: distrib
     G.train().requires_grad_(False)
     D.train().requires_grad_(False)
     G_ema.eval().requires_grad_(False)
+    # Training times stay below the clip length, where float32 motion is exact enough, and float64
+    # is slow on most GPUs; G_ema (samples, metrics, exports) keeps the library's exact default.
+    G.set_motion_precision("float32")
     if rt.dtype != torch.float32:
         G.set_precision(rt.dtype)
         D.set_precision(rt.dtype)
