@@ -5,9 +5,10 @@
     frames = G(z, c, t)                               # [B*F, 3, H, W], t in dataset frames
 """
 
-from .checkpoint import CheckpointError, convert_pickle, load, save, save_networks
+from .checkpoint import convert_pickle, load, save, save_networks
 from .config import PRESETS, DiscriminatorConfig, GeneratorConfig, ModelConfig, preset
 from .discriminator import Discriminator
+from .errors import CheckpointError
 from .generator import Generator
 
 __all__ = [

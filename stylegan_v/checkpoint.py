@@ -165,7 +165,7 @@ def cache_dir() -> Path:
 
 def convert_pickle(src: str | os.PathLike, dst: str | os.PathLike, **overrides) -> Path:
     """Import an original snapshot safely (no code from it runs) and write our format."""
-    from .legacy_pickle import read_snapshot
+    from .legacy import read_snapshot
 
     snap = read_snapshot(src, **overrides)
     nets = {}

@@ -23,14 +23,8 @@ import pytest
 import torch
 
 from stylegan_v.config import DiscriminatorConfig, GeneratorConfig
-from stylegan_v.legacy_pickle import (
-    LegacyLayoutError,
-    OriginalSnapshot,
-    SnapshotError,
-    discriminator_state_shapes,
-    generator_state_shapes,
-    read_snapshot,
-)
+from stylegan_v.legacy import LegacyLayoutError, OriginalSnapshot, SnapshotError, read_snapshot
+from stylegan_v.layout import layout
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official_tiny"
 SNAPSHOT = FIXTURE / "network-snapshot.pkl"
@@ -159,7 +153,7 @@ def test_discriminator_is_read_completely(snap):
     d = snap.state_dicts["D"]
     assert len(d) == OFFICIAL["d_keys"]
     assert list(d)[:2] == ["time_encoder.const_embed.weight", "time_encoder.time_encoder.fourier_coefs"]
-    # Spec 2.1 frame concatenation at 16x16: b32 emits 64 // 2 channels per frame, b16 takes 3 frames of them.
+    # Frame concatenation at 16x16: b32 emits 64 // 2 channels per frame, b16 takes 3 frames of them.
     assert d["b32.conv1.weight"].shape[0] == 32 and d["b16.conv0.weight"].shape[1] == 96
     # Time conditioning: 2 differences x (256 embedding + 2 x 10 Fourier features).
     assert d["mapping.embed.weight"].shape[1] == 2 * (256 + 20)
@@ -185,7 +179,7 @@ def test_recovered_config_matches_the_fixture_hyper_parameters(snap):
     assert g.max_num_frames == d.max_num_frames == OFFICIAL["max_num_frames"]
     assert (d.num_frames, d.concat_res, d.num_frames_div_factor) == (3, 16, 2)
     assert (d.mbstd_group_size, d.mbstd_num_channels, d.time_embed_dim, d.sampling_type) == (4, 1, 256, "random")
-    assert snap.config.dataset_fps == 30.0  # FaceForensics (spec 4.4)
+    assert snap.config.dataset_fps == 30.0  # FaceForensics
     assert snap.notes == ()  # everything was recorded in the file
 
 
@@ -199,11 +193,11 @@ def test_snapshot_metadata_and_tensor_form(snap):
             assert not tensor.requires_grad
 
 
-def test_deterministic_buffers_hold_their_spec_values(snap):
+def test_deterministic_buffers_hold_the_original_values(snap):
     g = snap.state_dicts["G_ema"]
     ones = torch.tensor([1.0, 3.0, 3.0, 1.0])
     assert torch.equal(g["synthesis.b8.conv0.resample_filter"], torch.outer(ones, ones) / 64)
-    # Spec 1.4.4 reference values for Pmin=16, Pmax=1024.
+    # Periods geometric from Pmin=16 to Pmax=1024, slowest first; phase scales Pmax / P.
     assert math.isclose(g[TE + "freqs"][0, 0].item(), 2 * math.pi / 1024, rel_tol=1e-6)
     assert math.isclose(g[TE + "freqs"][0, -1].item(), 0.3926991, rel_tol=1e-6)
     assert math.isclose(g[TE + "phase_scales"][0, -1].item(), 64.0, rel_tol=1e-6)
@@ -211,12 +205,13 @@ def test_deterministic_buffers_hold_their_spec_values(snap):
     assert torch.allclose(coefs, torch.tensor([[math.pi * 2**k / 1024 for k in range(10)]]))
 
 
-def test_layout_tables_describe_the_fixture(snap):
-    # The tables are written from the spec; the fixture was written by the original code.
-    assert [(k, list(s)) for k, s in generator_state_shapes(snap.config.generator)] == \
+def test_network_layout_is_the_original_layout(snap):
+    # Our networks define the layout both loaders check against; the fixture's list was written by the original code.
+    assert [(k, list(s)) for k, s in layout("G_ema", snap.config).shapes.items()] == \
         list(OFFICIAL["g_ema_state_dict"].items())
-    assert [(k, tuple(v.shape)) for k, v in snap.state_dicts["D"].items()] == \
-        discriminator_state_shapes(snap.config.discriminator)
+    d = layout("D", snap.config).shapes
+    assert len(d) == OFFICIAL["d_keys"]
+    assert [(k, tuple(v.shape)) for k, v in snap.state_dicts["D"].items()] == list(d.items())
 
 
 def test_keyword_overrides_win_and_are_noted():
@@ -373,9 +368,9 @@ def _g_ema_with_config(snap, generator_cfg: dict, root_extra: dict) -> _Persiste
 
 
 @pytest.mark.parametrize("motion, time_enc, extra, expected", [
-    # HEAD: Delta follows min_period_len (spec section 0).
+    # The public code's HEAD: Delta follows min_period_len.
     ({"motion_z_distance": "${model.generator.time_enc.min_period_len}"}, {"min_period_len": 16}, {}, 16),
-    # Before bfaad07: min_period_len follows motion_z_distance.
+    # The public code before its commit bfaad07: min_period_len follows motion_z_distance.
     ({"motion_z_distance": 16}, {"min_period_len": "${model.generator.motion.motion_z_distance}"}, {}, 16),
     # Chains, OmegaConf >= 2.1 relative references, and a Delta that differs from min_period_len.
     ({"motion_z_distance": "${sampling.delta}"}, {"min_period_len": 16}, {"sampling": {"delta": "${.x}", "x": 48}},
@@ -463,8 +458,6 @@ def test_config_recovery_round_trips_other_variants(tmp_path, original_modules, 
     torch.manual_seed(0)
     g_state = Generator(g_cfg).state_dict()
     d_state = Discriminator(d_cfg).state_dict()
-    assert [(k, tuple(v.shape)) for k, v in g_state.items()] == generator_state_shapes(g_cfg)
-    assert [(k, tuple(v.shape)) for k, v in d_state.items()] == discriminator_state_shapes(d_cfg)
     g_kwargs = {"synthesis_kwargs": {"num_fp16_res": g_cfg.num_fp16_res, "conv_clamp": g_cfg.conv_clamp}}
     d_kwargs = {"num_fp16_res": d_cfg.num_fp16_res, "conv_clamp": d_cfg.conv_clamp,
                 "epilogue_kwargs": {"mbstd_group_size": d_cfg.mbstd_group_size}}
@@ -487,3 +480,4 @@ def test_copyreg_extension_codes_cannot_bypass_the_allow_list(tmp_path, monkeypa
     path.write_bytes(b"\x80\x02\x82\xf0" + pickle.dumps((f"touch {sentinel}",), protocol=2)[2:-1] + b"R.")
     _expect_refusal(path, "extension")
     assert not sentinel.exists()
+

@@ -1,0 +1,407 @@
+"""The restricted unpickler: the security boundary of the original-snapshot importer.
+
+An original `network-snapshot-*.pkl` rebuilds its network classes by executing
+Python source stored in the file (`torch_utils.persistence`), so `pickle.load`
+would run whatever the file carries. This unpickler runs nothing from the file.
+Its `find_class` hands out only the callables below, every one written here;
+any other global is refused with a `SnapshotError` naming it.
+
+Allowed globals (module.name as pickled), what each becomes, and why a snapshot needs it:
+
+- `src.torch_utils.persistence._reconstruct_persistent_obj` and `torch_utils.persistence.
+  _reconstruct_persistent_obj`: a `PersistentObject` holding the class name, the version,
+  the pickled state and the embedded source as text (never executed). Every network
+  (G, G_ema, D and their submodules) is pickled through it.
+- `torch.storage._load_from_bytes`: a tensor storage, read by `torch.load(weights_only=True)`
+  (torch's own restricted loader); anything but a storage is refused.
+- `torch._utils._rebuild_tensor_v2`: a tensor on such a storage, after checking that its
+  shape and strides stay inside the storage and do not repeat elements; no hooks, no metadata.
+  `torch._utils._rebuild_parameter` and `_rebuild_parameter_with_state`: the tensor they wrap.
+- `collections.OrderedDict` (no arguments) and `collections.defaultdict` (a plain dict; its
+  factory is never called): the containers of module state.
+- `src.dnnlib.util.EasyDict`, `dnnlib.util.EasyDict`: a dict that takes no arguments and no
+  attribute state (the training options).
+- The OmegaConf config classes (`omegaconf.dictconfig.DictConfig`, `omegaconf.listconfig.
+  ListConfig`, `omegaconf.base.ContainerMetadata`, `omegaconf.base.Metadata`, every
+  `omegaconf.nodes.*` value node), plain torch containers and modules that the original
+  pickles without persistence (`torch.nn.modules.sparse.Embedding`, `torch.nn.modules.
+  container.Sequential`, `ModuleList`, `ModuleDict`, `training.layers.TemporalDifferenceEncoder`
+  and `src.training.layers.TemporalDifferenceEncoder`) and `torch.optim.adam.Adam`: an inert
+  record of the constructor arguments and the pickled state; no code of the class runs.
+- `builtins.dict`, `list`, `tuple`, `set`, `frozenset`, `int`, `float`, `str`, `bool`, `bytes`,
+  `typing.Any`, `numpy.ndarray`: a `_TypeRef`, a name that cannot be called (OmegaConf
+  metadata records such types).
+- `numpy.dtype`, `numpy.core.multiarray.scalar` / `_reconstruct` and `numpy.core.numeric.
+  _frombuffer` (also under `numpy._core`): plain numeric arrays and scalars rebuilt from raw
+  bytes; object, structured and sub-array dtypes are refused.
+
+Opcodes: persistent ids (`PERSID`, `BINPERSID`; torch.save files use them) are refused.
+The `EXT1/2/4` opcodes name globals through copyreg's registry, whose cache bypasses
+`find_class`; when another library has filled that registry the stream is scanned first and
+refused if it uses them. `BUILD` (pickled state applied to an object) is taken by the inert
+records and the numpy records, and refused by persistent objects, EasyDicts and type refs.
+Every class handed to the stream is created per load, so a stream that sets attributes on
+one cannot change how a later file is read.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import io
+import math
+import pickle
+import pickletools
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import SnapshotError
+
+_MAX_TENSOR_DIMS = 16
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # first pickle of a non-zip torch.save file
+
+_PERSISTENT_RECONSTRUCTORS = frozenset({
+    "src.torch_utils.persistence._reconstruct_persistent_obj",
+    "torch_utils.persistence._reconstruct_persistent_obj",
+})
+_EASYDICTS = frozenset({"src.dnnlib.util.EasyDict", "dnnlib.util.EasyDict"})
+INERT_MODULE_CLASSES = frozenset({
+    "training.layers.TemporalDifferenceEncoder",
+    "src.training.layers.TemporalDifferenceEncoder",
+    "torch.nn.modules.sparse.Embedding",
+    "torch.nn.modules.container.Sequential",
+    "torch.nn.modules.container.ModuleList",
+    "torch.nn.modules.container.ModuleDict",
+})
+_INERT_CLASSES = INERT_MODULE_CLASSES | {
+    "omegaconf.dictconfig.DictConfig",
+    "omegaconf.listconfig.ListConfig",
+    "omegaconf.base.ContainerMetadata",
+    "omegaconf.base.Metadata",
+    "torch.optim.adam.Adam",
+}
+_TYPE_REFS = frozenset({
+    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.set", "builtins.frozenset",
+    "builtins.int", "builtins.float", "builtins.str", "builtins.bool", "builtins.bytes",
+    "typing.Any", "numpy.ndarray",
+})
+_NUMPY_CORES = ("numpy.core", "numpy._core")
+
+
+def is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+class PersistentObject:
+    """What `persistence._reconstruct_persistent_obj(meta)` would have built, minus the code execution."""
+
+    __slots__ = ("class_name", "module_src", "version", "state")
+
+    def __init__(self, class_name: str, module_src: str, version: Any, state: dict):
+        self.class_name = class_name
+        self.module_src = module_src  # kept as text only (useful to identify layouts); never executed
+        self.version = version
+        self.state = state
+
+    def __setstate__(self, state):  # BUILD on a reconstructed object is not part of the format
+        raise SnapshotError("a persistent object received extra pickled state, which the original format never has")
+
+    def __repr__(self) -> str:
+        return f"<persistent {self.class_name}>"
+
+
+class Inert:
+    """Stand-in for an allowed class: records constructor arguments and pickled state, runs nothing."""
+
+    __slots__ = ("args", "state")
+    global_name = "?"
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        obj.args = args
+        obj.state = None
+        return obj
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"<inert {self.global_name}>"
+
+
+class _TypeRef:
+    """A harmless reference to a builtin type (OmegaConf metadata stores `object_type=dict` etc.); not callable."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __setstate__(self, state):
+        raise SnapshotError(f"pickled state applied to the type reference {self.name}")
+
+    def __repr__(self) -> str:
+        return f"<type {self.name}>"
+
+
+class _DtypeSpec:
+    """numpy.dtype as pickled: a name, then a state tuple whose second entry is the byte order."""
+
+    __slots__ = ("name", "byteorder")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.byteorder = "="
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) >= 2 and state[1] in ("<", ">", "|", "="):
+            self.byteorder = state[1]
+
+    def to_numpy(self) -> np.dtype:
+        try:
+            dtype = np.dtype(self.name)
+        except TypeError as e:
+            raise SnapshotError(f"unsupported numpy dtype {self.name!r} in the pickle") from e
+        if dtype.kind not in "biufc" or dtype.fields is not None or dtype.subdtype is not None:
+            raise SnapshotError(f"refusing numpy dtype {self.name!r}: only plain numeric dtypes are allowed")
+        return dtype.newbyteorder(self.byteorder) if self.byteorder in "<>" else dtype
+
+
+class _ArrayRecord:
+    """numpy.ndarray rebuilt from raw bytes (numeric dtypes only; object arrays could hold anything)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self):
+        self.array = None
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) == 5):
+            raise SnapshotError("malformed numpy array state in the pickle")
+        _, shape, dtype, fortran, raw = state
+        if not isinstance(dtype, _DtypeSpec) or not isinstance(raw, (bytes, bytearray)):
+            raise SnapshotError("refusing a numpy array that is not plain numeric data")
+        self.array = _array_from_bytes(raw, dtype.to_numpy(), shape, "F" if fortran else "C")
+
+    def __repr__(self) -> str:
+        return f"<array {None if self.array is None else self.array.shape}>"
+
+
+def _array_from_bytes(raw, dtype: np.dtype, shape, order: str) -> np.ndarray:
+    if not (isinstance(shape, tuple) and all(is_int(s) and s >= 0 for s in shape)):
+        raise SnapshotError("malformed numpy array shape in the pickle")
+    count = math.prod(shape)
+    if count * dtype.itemsize != len(raw):
+        raise SnapshotError("numpy array data does not match its shape in the pickle")
+    return np.frombuffer(bytes(raw), dtype=dtype).reshape(shape, order=order).copy()
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler whose `find_class` is the allow-list above; every callable it hands out is specific to this load."""
+
+    def __init__(self, file, source: str):
+        super().__init__(file)
+        self._source = source
+        self._classes: dict[str, type] = {}
+
+    def find_class(self, module: str, name: str):
+        qualname = f"{module}.{name}"
+        if qualname in _PERSISTENT_RECONSTRUCTORS:
+            return self._reconstruct_persistent
+        if qualname == "torch.storage._load_from_bytes":
+            return self._load_storage
+        if qualname == "torch._utils._rebuild_tensor_v2":
+            return self._rebuild_tensor
+        if qualname in ("torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state"):
+            return self._rebuild_parameter
+        if qualname == "collections.OrderedDict":
+            return self._ordered_dict
+        if qualname == "collections.defaultdict":
+            return self._defaultdict
+        if qualname in _EASYDICTS:
+            return self._class(qualname, _make_easydict_class)
+        if qualname in _INERT_CLASSES or (module == "omegaconf.nodes" and name.isidentifier()):
+            # Every OmegaConf value-node type is inert data (any Enum value inside one is still refused).
+            return self._class(qualname, _make_inert_class)
+        if qualname in _TYPE_REFS:
+            return _TypeRef(qualname)
+        if qualname == "numpy.dtype":
+            return self._numpy_dtype
+        if module in (f"{core}.multiarray" for core in _NUMPY_CORES):
+            if name == "scalar":
+                return self._numpy_scalar
+            if name == "_reconstruct":
+                return self._numpy_reconstruct
+        if module in (f"{core}.numeric" for core in _NUMPY_CORES) and name == "_frombuffer":
+            return self._numpy_frombuffer
+        raise SnapshotError(
+            f"{self._source}: refusing to load: the pickle references the global {qualname!r}, which is not "
+            f"part of a StyleGAN-V snapshot (loading it could run code)")
+
+    def persistent_load(self, pid):
+        raise SnapshotError(f"{self._source}: the pickle uses persistent ids (as torch.save files do); "
+                            f"it is not an original StyleGAN-V network-snapshot .pkl")
+
+    def _class(self, qualname: str, factory) -> type:
+        if qualname not in self._classes:
+            self._classes[qualname] = factory(qualname)
+        return self._classes[qualname]
+
+    def _reconstruct_persistent(self, meta=None, *extra):
+        if extra or not isinstance(meta, dict):
+            raise SnapshotError(f"{self._source}: malformed persistent object (expected one meta dict)")
+        if meta.get("type") != "class" or not isinstance(meta.get("class_name"), str):
+            raise SnapshotError(f"{self._source}: unsupported persistent object type {meta.get('type')!r}")
+        state = meta.get("state")
+        if not isinstance(state, dict):
+            raise SnapshotError(f"{self._source}: persistent {meta['class_name']} has no state dict")
+        src = meta.get("module_src")
+        return PersistentObject(meta["class_name"], src if isinstance(src, str) else "", meta.get("version"), state)
+
+    def _load_storage(self, blob=None, *extra):
+        if extra or not isinstance(blob, (bytes, bytearray)):
+            raise SnapshotError(f"{self._source}: malformed tensor storage record")
+        try:
+            storage = torch.load(io.BytesIO(bytes(blob)), map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise SnapshotError(f"{self._source}: a tensor storage could not be read ({type(e).__name__}: {e})") from e
+        if not isinstance(storage, torch.storage.TypedStorage):
+            raise SnapshotError(f"{self._source}: a tensor storage record holds a {type(storage).__name__}")
+        return storage
+
+    def _rebuild_tensor(self, storage=None, offset=None, size=None, stride=None, requires_grad=False,
+                        backward_hooks=None, metadata=None, *extra):
+        if extra or not isinstance(storage, torch.storage.TypedStorage):
+            raise SnapshotError(f"{self._source}: malformed tensor record")
+        if backward_hooks or metadata:
+            raise SnapshotError(f"{self._source}: a tensor carries hooks or metadata, which snapshots never have")
+        if not (isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride)
+                and len(size) <= _MAX_TENSOR_DIMS and is_int(offset) and offset >= 0
+                and all(is_int(s) and s >= 0 for s in size) and all(is_int(s) and s >= 0 for s in stride)):
+            raise SnapshotError(f"{self._source}: malformed tensor shape record")
+        untyped, dtype = storage._untyped_storage, storage.dtype
+        tensor = torch.empty((0,), dtype=dtype)
+        numel = untyped.nbytes() // tensor.element_size()
+        count = math.prod(size)
+        if count > 0 and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= numel:
+            raise SnapshotError(f"{self._source}: a tensor reaches past the end of its storage")
+        if count > numel:  # overlapping strides would let a tiny file expand to any size when copied
+            raise SnapshotError(f"{self._source}: a tensor has more elements than its storage")
+        return tensor.set_(untyped, int(offset), [int(s) for s in size], [int(s) for s in stride])
+
+    def _rebuild_parameter(self, data=None, *rest):
+        if not isinstance(data, torch.Tensor):
+            raise SnapshotError(f"{self._source}: malformed parameter record")
+        return data
+
+    def _ordered_dict(self, *args):
+        if args:
+            raise SnapshotError(f"{self._source}: OrderedDict called with arguments, which pickles never do")
+        return OrderedDict()
+
+    def _defaultdict(self, factory=None, *args):
+        if args or not (factory is None or isinstance(factory, _TypeRef)):
+            raise SnapshotError(f"{self._source}: defaultdict with an unsupported default factory")
+        return {}  # the default factory is never needed to read a snapshot
+
+    def _numpy_dtype(self, name=None, align=False, copy=False, *extra):
+        if extra or not isinstance(name, str) or len(name) > 16:
+            raise SnapshotError(f"{self._source}: unsupported numpy dtype record")
+        return _DtypeSpec(name)
+
+    def _numpy_scalar(self, dtype=None, raw=None, *extra):
+        if extra or not isinstance(dtype, _DtypeSpec) or not isinstance(raw, (bytes, bytearray)):
+            raise SnapshotError(f"{self._source}: refusing a numpy scalar that is not plain numeric data")
+        return _array_from_bytes(raw, dtype.to_numpy(), (), "C")[()]
+
+    def _numpy_reconstruct(self, subtype=None, shape=None, code=None, *extra):
+        if extra or not (isinstance(subtype, _TypeRef) and subtype.name == "numpy.ndarray"):
+            raise SnapshotError(f"{self._source}: unsupported numpy array record")
+        return _ArrayRecord()
+
+    def _numpy_frombuffer(self, buf=None, dtype=None, shape=None, order="C", *extra):
+        if extra or not isinstance(dtype, _DtypeSpec) or not isinstance(buf, (bytes, bytearray)) or order not in "CF":
+            raise SnapshotError(f"{self._source}: refusing a numpy array that is not plain numeric data")
+        record = _ArrayRecord()
+        record.array = _array_from_bytes(buf, dtype.to_numpy(), shape, order)
+        return record
+
+
+def _make_inert_class(qualname: str) -> type:
+    return type(qualname.rsplit(".", 1)[-1], (Inert,), {"__slots__": (), "global_name": qualname})
+
+
+def _make_easydict_class(qualname: str) -> type:
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise SnapshotError("EasyDict called with arguments, which pickles never do")
+
+    def __setstate__(self, state):
+        raise SnapshotError("EasyDict received pickled attribute state, which pickles never carry")
+
+    return type("EasyDict", (dict,), {"__init__": __init__, "__setstate__": __setstate__, "global_name": qualname})
+
+
+def _refuse_extension_opcodes(f, source: str) -> None:
+    """Scan the stream for EXT opcodes (only needed when copyreg's registry is not empty)."""
+    try:
+        for opcode, _, _ in pickletools.genops(f):
+            if opcode.name.startswith("EXT"):
+                raise SnapshotError(f"{source}: the pickle uses copyreg extension codes, which snapshots never do")
+    except SnapshotError:
+        raise
+    except Exception:
+        return  # malformed streams are reported by the unpickler itself
+
+
+def unpickle(path: Path, source: str) -> Any:
+    """The object tree of the pickle at `path`, built from the allow-listed stand-ins only.
+
+    `source` names the file in error messages. Raises `SnapshotError` for anything that is not
+    a protocol 2-5 pickle of allowed globals (zip or legacy torch.save files, truncated or corrupt
+    streams, refused globals and opcodes, oversized allocations).
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise SnapshotError(f"{source}: empty file (0 bytes)")
+    with open(path, "rb") as f:
+        head = f.read(2)
+        if head == b"PK":
+            raise SnapshotError(f"{source}: this is a zip archive (e.g. written by torch.save), "
+                                f"not an original StyleGAN-V network-snapshot .pkl")
+        if head == b"\x80":
+            raise SnapshotError(f"{source}: truncated file (only the first byte of a pickle header)")
+        if len(head) < 2 or head[0] != 0x80 or not 2 <= head[1] <= 5:
+            raise SnapshotError(f"{source}: not a pickle file (no protocol 2-5 pickle header); "
+                                f"expected an original StyleGAN-V network-snapshot .pkl")
+        f.seek(0)
+        if copyreg._inverted_registry or copyreg._extension_cache:
+            _refuse_extension_opcodes(f, source)
+            f.seek(0)
+        try:
+            obj = _RestrictedUnpickler(f, source).load()
+        except SnapshotError as e:
+            if str(e).startswith(f"{source}:"):
+                raise
+            raise SnapshotError(f"{source}: {e}") from None
+        except EOFError as e:
+            raise SnapshotError(f"{source}: truncated file (the pickle ends early: {e})") from None
+        except pickle.UnpicklingError as e:
+            if "truncated" in str(e):
+                raise SnapshotError(f"{source}: truncated file ({e})") from None
+            raise SnapshotError(f"{source}: corrupt pickle ({e})") from None
+        except MemoryError:
+            raise SnapshotError(f"{source}: the pickle asks for more memory than is available "
+                                f"(corrupt or hostile file)") from None
+        except Exception as e:
+            raise SnapshotError(f"{source}: corrupt or unsupported pickle ({type(e).__name__}: {e})") from None
+    if is_int(obj) and obj == _TORCH_LEGACY_MAGIC:
+        raise SnapshotError(f"{source}: this is a legacy torch.save file, not an original StyleGAN-V "
+                            f"network-snapshot .pkl")
+    return obj
