@@ -481,3 +481,19 @@ def test_copyreg_extension_codes_cannot_bypass_the_allow_list(tmp_path, monkeypa
     _expect_refusal(path, "extension")
     assert not sentinel.exists()
 
+
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")  # snapshots pickle typed storages
+def test_pickled_state_cannot_re_point_a_tensor(tmp_path):
+    # BUILD on a tensor runs Tensor.__setstate__, whose set_ grows the storage: a 4-float file would yield a
+    # 4 MiB tensor of uninitialised memory.
+    storage = torch.arange(4, dtype=torch.float32).storage()
+
+    class Stretched:
+        def __reduce__(self):
+            return (torch._utils._rebuild_tensor_v2, (storage, 0, (4,), (1,), False, OrderedDict()),
+                    (storage, 0, (1 << 20,), (1,)))
+
+    path = _write(tmp_path / "build.pkl", {"G_ema": Stretched()})
+    # Control: a plain unpickler does grow the tensor, so the refusal below is what stops it.
+    assert pickle.loads(path.read_bytes())["G_ema"].shape == (1 << 20,)
+    _expect_refusal(path, "re-pointed a tensor")

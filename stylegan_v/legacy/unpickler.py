@@ -39,7 +39,9 @@ Opcodes: persistent ids (`PERSID`, `BINPERSID`; torch.save files use them) are r
 The `EXT1/2/4` opcodes name globals through copyreg's registry, whose cache bypasses
 `find_class`; when another library has filled that registry the stream is scanned first and
 refused if it uses them. `BUILD` (pickled state applied to an object) is taken by the inert
-records and the numpy records, and refused by persistent objects, EasyDicts and type refs.
+records and the numpy records, and refused by persistent objects, EasyDicts and type refs;
+a tensor's default `__setstate__` could re-point it anywhere in (a grown) storage, so every
+tensor is checked after loading to still be exactly what `_rebuild_tensor_v2` built.
 Every class handed to the stream is created per load, so a stream that sets attributes on
 one cannot change how a later file is read.
 """
@@ -202,6 +204,12 @@ def _array_from_bytes(raw, dtype: np.dtype, shape, order: str) -> np.ndarray:
     return np.frombuffer(bytes(raw), dtype=dtype).reshape(shape, order=order).copy()
 
 
+def _geometry(tensor: torch.Tensor) -> tuple:
+    storage = tensor.untyped_storage()
+    return (storage.data_ptr(), storage.nbytes(), tensor.dtype, tensor.storage_offset(), tuple(tensor.shape),
+            tensor.stride())
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickler whose `find_class` is the allow-list above; every callable it hands out is specific to this load."""
 
@@ -209,6 +217,15 @@ class _RestrictedUnpickler(pickle.Unpickler):
         super().__init__(file)
         self._source = source
         self._classes: dict[str, type] = {}
+        self._tensors: list[tuple[torch.Tensor, tuple]] = []
+
+    def load(self):
+        obj = super().load()
+        for tensor, geometry in self._tensors:
+            if _geometry(tensor) != geometry:
+                raise SnapshotError(f"{self._source}: pickled state re-pointed a tensor after it was built, "
+                                    f"which snapshots never do")
+        return obj
 
     def find_class(self, module: str, name: str):
         qualname = f"{module}.{name}"
@@ -293,7 +310,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise SnapshotError(f"{self._source}: a tensor reaches past the end of its storage")
         if count > numel:  # overlapping strides would let a tiny file expand to any size when copied
             raise SnapshotError(f"{self._source}: a tensor has more elements than its storage")
-        return tensor.set_(untyped, int(offset), [int(s) for s in size], [int(s) for s in stride])
+        tensor = tensor.set_(untyped, int(offset), [int(s) for s in size], [int(s) for s in stride])
+        self._tensors.append((tensor, _geometry(tensor)))
+        return tensor
 
     def _rebuild_parameter(self, data=None, *rest):
         if not isinstance(data, torch.Tensor):
