@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +30,7 @@ from .layout import NET_NAMES, build_network, holds_defined_value, network_layou
 FORMAT_NAME = "stylegan-v"
 FORMAT_VERSION = "1"
 PICKLE_SUFFIXES = (".pkl", ".pickle")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def _default_model_config(net: nn.Module) -> ModelConfig:
@@ -150,6 +152,7 @@ def load_state(path: str | os.PathLike, net: str, config: ModelConfig, nets_pres
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's content: the one file hash (cache names, import provenance)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
@@ -163,11 +166,22 @@ def cache_dir() -> Path:
     return Path(root) / "converted"
 
 
-def convert_pickle(src: str | os.PathLike, dst: str | os.PathLike, **overrides) -> Path:
-    """Import an original snapshot safely (no code from it runs) and write our format."""
+def _check_sha256(sha256: str | None) -> None:
+    # A caller's digest names a cache file, so it must be a digest and nothing that could leave the folder.
+    if sha256 is not None and not (isinstance(sha256, str) and _SHA256_HEX.fullmatch(sha256)):
+        raise ValueError(f"sha256 must be 64 lowercase hex digits, got {sha256!r}")
+
+
+def convert_pickle(src: str | os.PathLike, dst: str | os.PathLike, *, sha256: str | None = None,
+                   **overrides) -> Path:
+    """Import an original snapshot safely (no code from it runs) and write our format.
+
+    `sha256`: the file's digest when the caller already has it (it is recorded as provenance).
+    """
     from .legacy import read_snapshot
 
-    snap = read_snapshot(src, **overrides)
+    _check_sha256(sha256)
+    snap = read_snapshot(src, sha256=sha256, **overrides)
     nets = {}
     for name, state in snap.state_dicts.items():
         with torch.device("meta"):
@@ -185,37 +199,44 @@ def _is_pickle(path: Path) -> bool:
         return f.read(1) == b"\x80"  # pickle protocol >= 2 header
 
 
-def resolve_checkpoint(path: str | os.PathLike, use_cache: bool = True, **overrides) -> Path:
-    """Path of a safetensors file for `path`, converting an original .pkl once (cached by content hash)."""
+def resolve_checkpoint(path: str | os.PathLike, use_cache: bool = True, *, sha256: str | None = None,
+                       **overrides) -> Path:
+    """Path of a safetensors file for `path`, converting an original .pkl once (cached by content hash).
+
+    `sha256`: the file's digest when the caller already has it, so that a conversion hashes the file once.
+    """
+    _check_sha256(sha256)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if not _is_pickle(path):
         return path
-    digest = sha256_file(path)
+    digest = sha256 or sha256_file(path)
     tag = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8] if overrides else "default"
     cached = cache_dir() / f"{digest}-{tag}.safetensors"
     if use_cache and cached.is_file():
         return cached
     target = cached if use_cache else Path(tempfile.mkdtemp(prefix="stylegan_v_")) / "converted.safetensors"
     try:
-        return convert_pickle(path, target, **overrides)
+        return convert_pickle(path, target, sha256=digest, **overrides)
     except OSError:
         if not use_cache:
             raise
         # An unwritable cache must not stop the user: convert to a private temp file instead.
-        return resolve_checkpoint(path, use_cache=False, **overrides)
+        return resolve_checkpoint(path, use_cache=False, sha256=digest, **overrides)
 
 
-def load(path: str | os.PathLike, net: str = "G_ema", device: str | torch.device = "cpu", **overrides) -> nn.Module:
+def load(path: str | os.PathLike, net: str = "G_ema", device: str | torch.device = "cpu", *,
+         sha256: str | None = None, **overrides) -> nn.Module:
     """Load G_ema, G or D from our .safetensors or an original .pkl (imported safely).
 
     `overrides` (motion_z_distance, max_num_frames, dataset_fps, ...) apply to .pkl
-    snapshots, which do not always record these values.
+    snapshots, which do not always record these values. `sha256` is the file's digest
+    when the caller already has it (a .pkl is then not hashed again).
     """
     if net not in NET_NAMES:
         raise ValueError(f"net must be one of {', '.join(NET_NAMES)}; got {net!r}")
-    st_path = resolve_checkpoint(path, **overrides)
+    st_path = resolve_checkpoint(path, sha256=sha256, **overrides)
     config, meta = read_config(st_path)
     nets_present = [n for n in meta.get("nets", "").split(",") if n]
     model = load_state(st_path, net, config, nets_present, device=device)

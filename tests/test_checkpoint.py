@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -10,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 import stylegan_v
 from stylegan_v import CheckpointError, Discriminator, preset
-from stylegan_v.checkpoint import read_metadata
+from stylegan_v.checkpoint import cache_dir, read_metadata, resolve_checkpoint
 
 
 @pytest.fixture
@@ -174,6 +175,55 @@ def test_snapshot_errors_are_checkpoint_errors(tmp_path):
     bad.write_bytes(pickle.dumps({"hello": 1}))
     with pytest.raises(CheckpointError, match="not_a_snapshot.pkl"):
         stylegan_v.load(bad)
+
+
+class _CountingSha256:
+    """hashlib.sha256 that records how many bytes pass through it."""
+
+    hashed: list[int] = []
+
+    def __init__(self, data: bytes = b""):
+        self._digest = _REAL_SHA256(data)
+        self.hashed.append(len(data))
+
+    def update(self, data: bytes) -> None:
+        self.hashed.append(len(data))
+        self._digest.update(data)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+_REAL_SHA256 = hashlib.sha256
+
+
+@pytest.mark.parametrize("cache_writable", [True, False])
+def test_converting_a_pickle_hashes_it_once(official_pkl, monkeypatch, tmp_path, cache_writable):
+    digest = _REAL_SHA256(official_pkl.read_bytes()).hexdigest()
+    monkeypatch.setenv("STYLEGAN_V_CACHE", str(tmp_path / "cache"))
+    if not cache_writable:  # the fallback converts to a temp file and must not hash again either
+        (tmp_path / "cache").write_text("a file where the cache folder should be")
+    monkeypatch.setattr(_CountingSha256, "hashed", [])
+    monkeypatch.setattr(hashlib, "sha256", _CountingSha256)
+    converted = resolve_checkpoint(official_pkl)
+    assert sum(_CountingSha256.hashed) == official_pkl.stat().st_size
+    assert json.loads(read_metadata(converted)["provenance"])["sha256"] == digest
+    assert (converted.parent == cache_dir()) == cache_writable
+    if cache_writable:
+        assert converted.name == f"{digest}-default.safetensors"
+
+
+def test_a_callers_digest_is_used_and_checked(official_pkl, monkeypatch, tmp_path):
+    digest = _REAL_SHA256(official_pkl.read_bytes()).hexdigest()
+    monkeypatch.setenv("STYLEGAN_V_CACHE", str(tmp_path / "cache"))  # convert, do not find it cached
+    monkeypatch.setattr(_CountingSha256, "hashed", [])
+    monkeypatch.setattr(hashlib, "sha256", _CountingSha256)
+    G = stylegan_v.load(official_pkl, sha256=digest)
+    assert _CountingSha256.hashed == []
+    assert json.loads(G.checkpoint_metadata["provenance"])["sha256"] == digest
+    for bad in ("../../evil", digest.upper(), digest[:-1], 42):
+        with pytest.raises(ValueError, match="sha256 must be 64 lowercase hex digits"):
+            resolve_checkpoint(official_pkl, sha256=bad)
 
 
 def test_mp4_keeps_arbitrary_metadata(tmp_path):

@@ -36,7 +36,7 @@ class OriginalSnapshot:
 
 def read_snapshot(path, *, motion_z_distance: int | None = None, max_num_frames: int | None = None,
                   dataset_fps: float | None = None, num_fp16_res: int | None = None,
-                  conv_clamp: float | None = None) -> OriginalSnapshot:
+                  conv_clamp: float | None = None, sha256: str | None = None) -> OriginalSnapshot:
     """Read an original StyleGAN-V `network-snapshot-*.pkl` without executing anything from it.
 
     Shapes fix most of the config; the rest comes from the experiment config pickled with the
@@ -45,6 +45,7 @@ def read_snapshot(path, *, motion_z_distance: int | None = None, max_num_frames:
     `max_num_frames` (default 1024; G only, D's is part of its weights), `dataset_fps` (default 25),
     `num_fp16_res` and `conv_clamp` (for G and D; defaults 4 and 256). Every value that was
     defaulted, overridden or found inconsistent is listed in `OriginalSnapshot.notes`.
+    `sha256` is the file's digest when the caller has already computed it (it is not hashed again).
 
     Raises FileNotFoundError for a missing file, `LegacyLayoutError` for snapshots of the older
     internal code base, and `SnapshotError` (a CheckpointError, so a ValueError) for anything else
@@ -62,7 +63,7 @@ def read_snapshot(path, *, motion_z_distance: int | None = None, max_num_frames:
                                       and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a positive number, got {value!r}")
     source = path.name
-    sha256 = sha256_file(path)
+    sha256 = sha256 or sha256_file(path)
     top = unpickle(path, source)
     overrides = dict(motion_z_distance=motion_z_distance, max_num_frames=max_num_frames, dataset_fps=dataset_fps,
                      num_fp16_res=num_fp16_res, conv_clamp=conv_clamp)
