@@ -18,6 +18,10 @@ from .payloads import ModelType
 # Saved workflows store these strings; every one but "auto" is a spelling stylegan_v's parse_precision reads.
 DTYPES = ["auto", "fp32", "fp16", "bf16"]
 
+# Out-of-memory from the compute device or from the host. torch.cuda.OutOfMemoryError is the
+# spelling every supported torch has (torch.OutOfMemoryError is an alias from 2.5 on).
+OUT_OF_MEMORY = (torch.cuda.OutOfMemoryError, MemoryError)
+
 
 class StyleGANVModel(torch.nn.Module):
     """The generator as ComfyUI's model management sees it.
@@ -102,7 +106,7 @@ def generator_on_device(patcher) -> torch.nn.Module:
     """Ask ComfyUI to load the model on its compute device (offloading others) and return it."""
     try:
         mm.load_models_gpu([patcher])
-    except (torch.OutOfMemoryError, MemoryError):
+    except OUT_OF_MEMORY:
         mm.soft_empty_cache()
         raise RuntimeError("out of memory while loading the StyleGAN-V model: unload other models (Manager > "
                            "Unload models, or POST /free), or load it with dtype fp16.") from None

@@ -19,7 +19,7 @@ from stylegan_v import render
 from stylegan_v.batching import combined_batch
 from stylegan_v.video import write_mp4s
 
-from .loader import generator_on_device
+from .loader import OUT_OF_MEMORY, generator_on_device
 from .payloads import Content, ContentType, ModelType, MotionType, Timeline, TimelineType
 
 GIB = 1024**3
@@ -85,7 +85,7 @@ def frame_chunks(model, content: Content, motion, timeline: Timeline, chunk_size
                 progress.update(1)
                 # Checked between chunks, so a stop request ends even a very long render promptly.
                 mm.throw_exception_if_processing_interrupted()
-        except (torch.OutOfMemoryError, MemoryError):
+        except OUT_OF_MEMORY:
             mm.soft_empty_cache()
             raise out_of_memory(f"rendering {chunk_size} frames of {batch} video(s) at once") from None
 
@@ -128,7 +128,7 @@ class Render(io.ComfyNode):
                                "'StyleGAN-V Render to File', which streams to disk with little memory.")
         try:
             images = torch.empty([videos, frames, h, w, 3], dtype=torch.float32, device=device)
-        except (torch.OutOfMemoryError, MemoryError):
+        except OUT_OF_MEMORY:
             raise out_of_memory(f"allocating {needed / GIB:.1f} GiB of images") from None
         for first, chunk in chunks:
             images[:, first:first + chunk.shape[1]] = render.to_unit(chunk).to(device)

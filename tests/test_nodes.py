@@ -373,7 +373,7 @@ def test_out_of_memory_becomes_advice(comfy, model, monkeypatch):
     from stylegan_v import render
 
     def exhausted(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
         yield  # a generator, like the real one
 
     content, motion = latents(comfy, model, batch=1)
