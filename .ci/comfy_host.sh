@@ -70,17 +70,10 @@ PY
 fi
 grep -q '"0.3.75"' "$HOST/ComfyUI/comfyui_version.py" || die "$HOST/ComfyUI is not ComfyUI 0.3.75"
 
-# 2. ComfyUI's requirements, at the versions this host was tested with. torchaudio is left
-#    out (none exists for torch 2.14; ComfyUI only loses its audio nodes). requests is
-#    imported by server.py but missing from 0.3.75's requirements.txt.
-reqs=(comfyui-frontend-package==1.32.9 comfyui-workflow-templates==0.7.25 comfyui-embedded-docs==0.3.1
-      torchvision==0.29.1 torchsde==0.2.6 numpy==2.4.6 einops==0.8.2 transformers==5.24.0
-      tokenizers==0.23.3 sentencepiece==0.2.3 safetensors==0.8.0 aiohttp==3.14.5 yarl==1.25.1
-      PyYAML==6.0.4 pillow==13.0.0 scipy==1.17.1 tqdm==4.70.1 psutil==7.2.2 alembic==1.20.1
-      SQLAlchemy==2.1.9 av==18.1.0 pydantic==2.14.4 pydantic-settings==2.16.3 requests==2.34.2
-      kornia==0.9.0 spandrel==0.4.2)
+# 2. ComfyUI's requirements (.ci/comfy_requirements.txt), with the torch-coupled pins here.
+reqs=(-r "$root/.ci/comfy_requirements.txt" torchvision==0.29.1 numpy==2.4.6)
 stamp="$HOST/requirements.stamp"
-want="$(printf '%s\n' "$VPY" "${reqs[@]}")"
+want="$(printf '%s\n' "$VPY" "${reqs[@]}"; cat "$root/.ci/comfy_requirements.txt")"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   log "installing ComfyUI's requirements into $VENV"
   pip_install "${reqs[@]}"

@@ -32,4 +32,4 @@ if [ "${SKIP_METRICS:-0}" != "1" ]; then
   # flax.linen is all the reference model needs; its full dependency set (optax, orbax, tensorstore) is not.
   pip_install --no-deps flax==0.12.8 msgpack==1.2.4 absl-py==2.5.1
 fi
-"$VENV/bin/python" -c 'import torch, numpy, safetensors, av, einops; print("[setup] torch", torch.__version__)'
+"$VENV/bin/python" -c 'import torch, numpy, safetensors, av, einops, PIL; print("[setup] torch", torch.__version__)'

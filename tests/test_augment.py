@@ -228,3 +228,16 @@ def test_ada_controller_accumulates_on_device_without_sync():
     ada = AdaController(batch_size=8)
     ada.accumulate(torch.tensor([1.0, -1.0, 3.0]))
     assert isinstance(ada._sign_sum, torch.Tensor) and ada._count == 3
+
+
+def test_an_older_torch_is_refused_before_training_with_augmentation(monkeypatch):
+    from training.augment import require_twice_differentiable_grid_sample
+
+    require_twice_differentiable_grid_sample()  # the pinned torch has grid_sample's second derivative
+
+    def no_second_derivative(*args, **kwargs):
+        raise RuntimeError("derivative for aten::grid_sampler_2d_backward is not implemented")
+
+    monkeypatch.setattr(torch.Tensor, "backward", no_second_derivative)
+    with pytest.raises(ValueError, match=r"needs a newer torch \(2.12 or later\).*--aug none"):
+        require_twice_differentiable_grid_sample()

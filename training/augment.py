@@ -143,6 +143,20 @@ def _downsample2x(x: torch.Tensor, f: torch.Tensor, crop: int) -> torch.Tensor:
     return _down2_1d(x.transpose(-1, -2), f, crop).transpose(-1, -2)
 
 
+def require_twice_differentiable_grid_sample() -> None:
+    """R1 differentiates D's input gradient through this pipe's grid_sample, which needs that
+    op's second derivative: torch 2.12 has it, 2.10 and older do not. Refuse before training
+    starts rather than when ADA first turns the geometric step on."""
+    x = torch.ones(1, 1, 2, 2, requires_grad=True)
+    y = F.grid_sample(x, torch.full((1, 1, 1, 2), 0.25), align_corners=False)
+    (grad,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    try:
+        grad.sum().backward()
+    except RuntimeError as e:
+        raise ValueError(f"training with augmentation needs a newer torch (2.12 or later) than {torch.__version__}: "
+                         f"{e}; upgrade torch, or train with --aug none") from None
+
+
 class AugmentPipe(torch.nn.Module):
     """forward(images [B*F, C, H, W], num_frames=F) -> same shape, C in {1, 3}.
 

@@ -202,8 +202,9 @@ def build_state(model: ModelConfig, train: TrainPreset, seed: int, dist: distrib
 
     augment_pipe = ada = None
     if train.augment != "none":
-        from training.augment import AdaController, AugmentPipe
+        from training.augment import AdaController, AugmentPipe, require_twice_differentiable_grid_sample
 
+        require_twice_differentiable_grid_sample()
         augment_pipe = AugmentPipe(p=train.augment_p).to(device)
         if train.augment == "ada":
             ada = AdaController(batch_size=train.batch, target=train.ada_target, interval=train.ada_interval,
