@@ -45,7 +45,8 @@ def resolve_precision(dtype: str, device: torch.device) -> torch.dtype:
 
 def load_generator(path: str, ckpt_name: str) -> torch.nn.Module:
     try:
-        return stylegan_v.load(path, net="G_ema", device="cpu")
+        # The digest ComfyUI's cache key already took (memoised): a .pkl is not hashed again to convert.
+        return stylegan_v.load(path, net="G_ema", device="cpu", sha256=model_files.content_hash(path))
     except (ValueError, pickle.UnpicklingError, EOFError) as e:  # CheckpointError and the .pkl importer's errors
         raise ValueError(f"'{ckpt_name}' is not a usable StyleGAN-V checkpoint: {e}. "
                          "Use a StyleGAN-V .safetensors made by this pack's trainer or an original "

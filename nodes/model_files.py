@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from pathlib import Path
 
 import folder_paths
+
+from stylegan_v.checkpoint import sha256_file
 
 FOLDER = "stylegan_v"
 EXTENSIONS = {".safetensors", ".pkl"}
@@ -55,11 +56,7 @@ def content_hash(path: str) -> str:
     with _hash_lock:
         if key in _hash_memo:
             return _hash_memo[key]
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    value = digest.hexdigest()
+    value = sha256_file(path)
     with _hash_lock:
         _hash_memo[key] = value
     return value

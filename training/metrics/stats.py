@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from stylegan_v.fileio import atomic_output
 
 STATS_FORMAT = "stylegan-v-metric-stats/2"
 
@@ -50,18 +51,14 @@ class FeatureStats:
 
 def save_stats(path: str | Path, mean: np.ndarray, cov: np.ndarray, sqrt_cov: np.ndarray, num_items: int,
                metadata: dict) -> None:
-    """Writes atomically (temp file + rename), so concurrent readers never see half a file.
+    """Writes atomically (stylegan_v.fileio), so concurrent readers never see half a file.
 
     `sqrt_cov` (frechet.psd_sqrt(cov)) is stored too: it is the costly half of every
     later Fréchet distance against these statistics.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     header = json.dumps({"format": STATS_FORMAT, "num_items": int(num_items), **metadata}, sort_keys=True)
-    with open(tmp, "wb") as handle:
+    with atomic_output(path, what="metric statistics") as tmp, open(tmp, "wb") as handle:
         np.savez(handle, mean=mean, cov=cov, sqrt_cov=sqrt_cov, header=np.array(header))
-    os.replace(tmp, path)
 
 
 def load_stats(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
