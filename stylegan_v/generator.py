@@ -1,7 +1,7 @@
 """StyleGAN-V generator: StyleGAN2 skip synthesis fed with [learned const ‖ v(t)].
 
 Module and attribute names follow the original so that state-dict keys match
-1:1 (see spec section 5.4).
+1:1 (stylegan_v.layout derives the expected keys from these modules).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """ADA augmentation ('bgc' pipeline) with video-consistent parameters, and the ADA controller.
 
-The pipeline follows StyleGAN2-ADA's AugmentPipe as used by StyleGAN-V (spec 3):
+The pipeline follows StyleGAN2-ADA's AugmentPipe with the 'bgc' set StyleGAN-V trains with:
 pixel blitting (xflip, rotate90, integer translation), general geometric
 transforms (isotropic scale, rotation split pre/post anisotropic scaling,
 fractional translation) executed with one grid_sample between a sym6 wavelet
@@ -353,7 +353,7 @@ def _translate_const(tx: float, ty: float, device) -> torch.Tensor:
 
 
 class AdaController:
-    """Adaptive augmentation strength (spec 3).
+    """Adaptive augmentation strength: ADA's controller, steering p toward a target sign of D's real logits.
 
     Call `accumulate(real_logits)` whenever D scores reals: signs are summed on
     the logits' device, no host sync. Call `step(p)` once per training

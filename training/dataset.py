@@ -1,4 +1,4 @@
-"""Video-frames dataset and StyleGAN-V sparse frame sampling (spec 4.1-4.2).
+"""Video-frames dataset and StyleGAN-V sparse frame sampling: a few frames per clip, at their times.
 
 Layout: a directory or zip with one folder per video holding its frames
 (lexicographic order), optional `dataset.json` labels. Each draw returns a few
@@ -33,7 +33,7 @@ SAMPLING_MODES = ("random", "uniform", "consecutive")
 
 @dataclass(frozen=True)
 class FrameSampling:
-    """How the frames of one clip are chosen (spec 4.2). Defaults are the paper's."""
+    """How the frames of one clip are chosen. Defaults are the paper's (3 random frames within 32)."""
 
     num_frames: int = 3                 # F_D: frames per clip
     mode: str = "random"                # "random" | "uniform" | "consecutive"
@@ -99,7 +99,7 @@ def sample_times(rng: np.random.Generator, video_len: int, sampling: FrameSampli
 def sample_fake_times(
     rng: np.random.Generator, video_lengths: np.ndarray, batch_size: int, sampling: FrameSampling
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Timestamps for a batch of generated videos (spec 4.2).
+    """Timestamps for a batch of generated videos, drawn like the real clips' (the original's rule).
 
     Each fake video borrows a random dataset item: its usable length bounds the
     times, and the caller uses the returned indices to fetch labels

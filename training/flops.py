@@ -1,4 +1,4 @@
-"""Model FLOPs of a StyleGAN-V training iteration, from layer shapes (performance_notes 1b).
+"""Model FLOPs of a StyleGAN-V training iteration, from layer shapes (for MFU figures).
 
 Convention: FLOPs = 2 x multiply-accumulates of convolutions, transposed
 convolutions (counted per input pixel) and linear layers, forward only. FIR

