@@ -131,7 +131,19 @@ class SaveLatents(io.ComfyNode):
         return io.NodeOutput(ui=saved(file, subfolder))
 
 
-class LoadContent(io.ComfyNode):
+class _LatentFileLoader(io.ComfyNode):
+    """What both latent loaders share: a listed file, cached by its content."""
+
+    @classmethod
+    def validate_inputs(cls, latent_file: str) -> bool | str:
+        return listed_problem(latent_file, "latent_file", LATENT_EXTENSIONS)
+
+    @classmethod
+    def fingerprint_inputs(cls, latent_file: str) -> str:
+        return content_hash(str(resolve(latent_file)))
+
+
+class LoadContent(_LatentFileLoader):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -146,14 +158,6 @@ class LoadContent(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, latent_file: str) -> bool | str:
-        return listed_problem(latent_file, "latent_file", LATENT_EXTENSIONS)
-
-    @classmethod
-    def fingerprint_inputs(cls, latent_file: str) -> str:
-        return content_hash(str(resolve(latent_file)))
-
-    @classmethod
     def execute(cls, latent_file: str) -> io.NodeOutput:
         data = read_latents(latent_file)
         if data["ws"] is None:
@@ -165,7 +169,7 @@ class LoadContent(io.ComfyNode):
         return io.NodeOutput(Content(ws=ws.to(mm.intermediate_device()), c=c))
 
 
-class LoadMotion(io.ComfyNode):
+class LoadMotion(_LatentFileLoader):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -178,14 +182,6 @@ class LoadMotion(io.ComfyNode):
                                    tooltip=f"A latent file in the input folder or output/{SUBFOLDER}.")],
             outputs=[MotionType.Output(display_name="motion", tooltip="The saved motion, for Render.")],
         )
-
-    @classmethod
-    def validate_inputs(cls, latent_file: str) -> bool | str:
-        return listed_problem(latent_file, "latent_file", LATENT_EXTENSIONS)
-
-    @classmethod
-    def fingerprint_inputs(cls, latent_file: str) -> str:
-        return content_hash(str(resolve(latent_file)))
 
     @classmethod
     def execute(cls, latent_file: str) -> io.NodeOutput:
