@@ -20,10 +20,11 @@ from .batching import combined_batch
 from .content import ContentSchedule
 from .content import batch_size as content_batch
 from .generator import Generator
+from .limits import MAX_MODEL_TIME, check_model_time
 from .motions import CODE_BLOCK, NOISE_BLOCK, Motion, MotionSeed, check_seed, motion_noise, seeded_normal
 
 __all__ = ["CODE_BLOCK", "NOISE_BLOCK", "Motion", "MotionSeed", "motion_noise", "content_latents", "class_labels",
-           "sample_content", "timestamps", "motion_codes", "motion_window", "render_chunks", "render", "to_uint8",
+           "sample_content", "timestamps", "motion_codes", "code_runs", "motion_window", "MAX_MODEL_TIME", "render_chunks", "render", "to_uint8",
            "to_unit", "grid"]
 
 
@@ -79,8 +80,11 @@ def timestamps(num_frames: int, fps: float, dataset_fps: float, start_time: floa
         raise ValueError(f"fps and dataset_fps must be positive, got {fps}, {dataset_fps}")
     if start_time < 0 or speed < 0:
         raise ValueError(f"start_time and speed must be >= 0 (model time starts at 0), got {start_time}, {speed}")
+    for name, value in (("fps", fps), ("dataset_fps", dataset_fps), ("start_time", start_time), ("speed", speed)):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
     k = torch.arange(num_frames, dtype=torch.float64)
-    return (start_time + speed * k / fps) * dataset_fps
+    return check_model_time((start_time + speed * k / fps) * dataset_fps)
 
 
 def motion_codes(G: Generator, motion: Motion, first: int, last: int, c: torch.Tensor | None = None
@@ -89,20 +93,59 @@ def motion_codes(G: Generator, motion: Motion, first: int, last: int, c: torch.T
     return motion.codes(G, first, last, c)
 
 
+def code_runs(left: torch.Tensor, max_gap: int = CODE_BLOCK) -> list[tuple[int, int]]:
+    """Inclusive (first, last) windows of code indices covering codes j and j + 1 for every j in `left`.
+
+    Needed indices closer than `max_gap` share a window: motions compute codes in aligned blocks of
+    CODE_BLOCK anyway, so bridging such a gap costs nothing, and an ordinary timeline stays one window.
+    The total length is at most (max_gap + 2) codes per frame, whatever the time span.
+    """
+    needed = torch.unique(torch.cat([left.reshape(-1), left.reshape(-1) + 1]))  # sorted
+    if needed.numel() == 0:
+        return []
+    breaks = ((needed[1:] - needed[:-1]) > max_gap + 1).nonzero().squeeze(1).tolist()
+    starts = [0] + [i + 1 for i in breaks]
+    ends = breaks + [needed.numel() - 1]
+    return [(int(needed[a]), int(needed[b])) for a, b in zip(starts, ends)]
+
+
 def motion_window(G: Generator, motion: Motion, t: torch.Tensor, c: torch.Tensor | None = None
                   ) -> torch.Tensor:
-    """v(t) [B*F, v_dim] for timeline times t [B, F], computing only the codes these timestamps need."""
+    """v(t) [B*F, v_dim] for timeline times t [B, F], computing only the codes these timestamps need.
+
+    The work grows with the number of frames, not with the time they span: codes are computed in
+    windows around the requested times (`code_runs`), each frame reading its window.
+    """
     enc = G.synthesis.motion_encoder
     device = next(G.parameters()).device
-    if not bool(torch.isfinite(t).all()) or float(t.min()) < 0:
-        raise ValueError("timestamps must be finite and >= 0")
+    t = check_model_time(torch.as_tensor(t, dtype=torch.float64))
     t = motion.model_time(G, t)
-    first = int(math.floor(float(t.min()) / enc.distance))
-    last = int(math.floor(float(t.max()) / enc.distance)) + 1
+    b, f = t.shape
+    left = torch.div(t, enc.distance, rounding_mode="floor").long()  # as motion_vectors computes it
+    runs = code_runs(left)
+    if len(runs) == 1:  # an ordinary timeline: one window, exactly as computed before windows existed
+        first, last = runs[0]
+        return enc.motion_vectors(_codes_for(G, motion, first, last, c, b), t.to(device), code_offset=first)
+    out = None
+    for first, last in runs:
+        codes = _codes_for(G, motion, first, last, c, b)
+        inside = (left >= first) & (left <= last)
+        if torch.equal(inside.all(0), inside.any(0)):  # the same frames of every video (a shared t)
+            groups = [(slice(None), inside[0].nonzero().squeeze(1))]
+        else:
+            groups = [(slice(v, v + 1), inside[v].nonzero().squeeze(1)) for v in range(b) if inside[v].any()]
+        for videos, cols in groups:
+            v = enc.motion_vectors(codes[videos], t[videos][:, cols].to(device), code_offset=first)
+            if out is None:
+                out = v.new_empty((b, f, v.shape[1]))
+            out[videos, cols.to(device)] = v.reshape(-1, cols.numel(), v.shape[1])
+    return out.reshape(b * f, -1)
+
+
+def _codes_for(G: Generator, motion: Motion, first: int, last: int, c: torch.Tensor | None, b: int
+               ) -> torch.Tensor:
     codes = motion_codes(G, motion, first, last, c)
-    if codes.shape[0] != t.shape[0]:
-        codes = codes.expand(t.shape[0], -1, -1)
-    return enc.motion_vectors(codes, t.to(device), code_offset=first)
+    return codes.expand(b, -1, -1) if codes.shape[0] != b else codes
 
 
 @torch.inference_mode()

@@ -237,3 +237,75 @@ def test_frame_feed_ends_raises_and_drains():
     abandoned.drain()
     producer.join(timeout=10)
     assert not producer.is_alive()
+
+
+def test_windows_around_far_apart_times_equal_one_window(tiny_generator):
+    """Frames far apart read their own windows of codes: the codes are the same ones, v(t) agrees."""
+    G = tiny_generator
+    enc = G.synthesis.motion_encoder
+    motion = R.MotionSeed(seed=3, batch_size=2)
+    t = torch.tensor([[0.0, 7.5, 3000.0, 3001.5, 9000.25], [1.0, 4000.0, 4000.5, 9500.0, 20.0]], dtype=torch.float64)
+    left = torch.div(t, enc.distance, rounding_mode="floor").long()
+    runs = R.code_runs(left)
+    assert len(runs) > 1 and sum(b - a + 1 for a, b in runs) < 100  # not the 600 codes of the span
+    whole = R.motion_codes(G, motion, 0, int(left.max()) + 1)
+    for first, last in runs:  # aligned blocks: a code's value does not depend on the window that asked
+        assert torch.equal(R.motion_codes(G, motion, first, last), whole[:, first:last + 1])
+    reference = enc.motion_vectors(whole, t)
+    windowed = R.motion_window(G, motion, t)  # per-video groups: the two videos' times differ
+    assert (windowed - reference).abs().max() < 1e-5  # same codes; matmul rounding only
+    shared = R.motion_window(G, motion, t[:1].expand(2, -1))  # one group for both videos
+    assert (shared - enc.motion_vectors(whole, t[:1].expand(2, -1))).abs().max() < 1e-5
+
+
+def test_code_runs_cover_each_frame_and_bridge_small_gaps():
+    assert R.code_runs(torch.tensor([0, 1, 2, 40, 41, 200])) == [(0, 3), (40, 42), (200, 201)]
+    assert R.code_runs(torch.tensor([5, 5, 5])) == [(5, 6)]
+    assert R.code_runs(torch.tensor([0, 34])) == [(0, 35)]  # a gap of CODE_BLOCK codes is bridged
+    assert R.code_runs(torch.tensor([0, 35])) == [(0, 1), (35, 36)]
+
+
+def test_speed_and_start_cost_what_ordinary_frames_cost(tiny_generator):
+    """16 frames at speed 1e7 or starting at 1e9 s take the time of 16 ordinary frames (work ~ frames, not span)."""
+    G = tiny_generator
+    ws = R.sample_content(G, seed=1, batch_size=1)
+    motion = R.MotionSeed(seed=2)
+    timelines = {"ordinary": R.timestamps(16, 25, 25), "speed": R.timestamps(16, 25, 25, speed=1e7),
+                 "start": R.timestamps(16, 25, 25, start_time=1e9)}
+    times = {name: [] for name in timelines}
+    # One thread: the ratio then counts work; on a loaded machine each parallel op also pays the thread
+    # pool's wake-up, which would count the number of (tiny) motion ops instead.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for t in timelines.values():  # warm-up
+            R.render(G, ws, motion, t)
+        for _ in range(7):  # alternated, so that load on a shared machine hits all three alike
+            for name, t in timelines.items():
+                start = time.perf_counter()
+                frames = R.render(G, ws, motion, t)
+                times[name].append(time.perf_counter() - start)
+                assert torch.isfinite(frames).all()
+    finally:
+        torch.set_num_threads(threads)
+    ordinary = float(np.median(times["ordinary"]))
+    for name in ("speed", "start"):
+        ratio = float(np.median(times[name])) / ordinary
+        print(f"{name}: {ratio:.2f}x the time of 16 ordinary frames")
+        assert ratio < 1.5, (name, ratio, times)
+
+
+def test_times_beyond_the_exact_range_are_refused_naming_the_limit(tiny_generator):
+    G = tiny_generator
+    with pytest.raises(ValueError, match=r"limit of 5\.498e\+11 \(2\^39\)"):
+        R.timestamps(16, 25, 25, start_time=R.MAX_MODEL_TIME / 25)
+    with pytest.raises(ValueError, match=r"2\^39"):
+        R.timestamps(2, 25, 1e12, speed=1e300)  # overflows to inf: beyond the limit, not NaN
+    with pytest.raises(ValueError, match="finite"):
+        R.timestamps(2, 25, 25, start_time=float("inf"))
+    with pytest.raises(ValueError, match=r"2\^39"):
+        R.motion_window(G, R.MotionSeed(0), torch.tensor([[0.0, R.MAX_MODEL_TIME]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="NaN"):
+        R.motion_window(G, R.MotionSeed(0), torch.tensor([[0.0, float("nan")]], dtype=torch.float64))
+    just_inside = torch.tensor([[R.MAX_MODEL_TIME - 1000]], dtype=torch.float64)
+    assert torch.isfinite(R.motion_window(G, R.MotionSeed(0), just_inside)).all()
