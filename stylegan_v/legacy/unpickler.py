@@ -35,11 +35,17 @@ Allowed globals (module.name as pickled), what each becomes, and why a snapshot 
   _frombuffer` (also under `numpy._core`): plain numeric arrays and scalars rebuilt from raw
   bytes; object, structured and sub-array dtypes are refused.
 
-Opcodes: persistent ids (`PERSID`, `BINPERSID`; torch.save files use them) are refused.
-The `EXT1/2/4` opcodes name globals through copyreg's registry, whose cache bypasses
-`find_class`; when another library has filled that registry the stream is scanned first and
-refused if it uses them. `BUILD` (pickled state applied to an object) is taken by the inert
-records and the numpy records, and refused by persistent objects, EasyDicts and type refs;
+Before anything is unpickled, `_scan` walks the opcodes with `pickletools.genops` and a model of
+the unpickler's stack (nothing runs, nothing is hashed). It fails closed: any error refuses the
+file, and so does every opcode it does not model: `EXT1/2/4` (they name globals through
+copyreg's registry, whose cache bypasses `find_class`), persistent ids (`PERSID`, `BINPERSID`;
+torch.save files use them), `INST`/`OBJ` (protocol 0/1 only) and out-of-band buffers. It refuses
+objects nested deeper than `MAX_NESTING`, since hashing such a tuple as a dict key recurses in C
+off the stack. The bytes a load materialises (the file's bytes and str literals, tensor storages,
+numpy arrays) are counted, and the file is refused once they exceed `MATERIALISE_FACTOR` times its
+size (plus `MATERIALISE_SLACK`) or `MAX_MATERIALISED`: the memo lets a small file hand one record
+to a constructor any number of times. `BUILD` (pickled state applied to an object) is taken by the
+inert records and the numpy records, and refused by persistent objects, EasyDicts and type refs;
 a tensor's default `__setstate__` could re-point it anywhere in (a grown) storage, so every
 tensor is checked after loading to still be exactly what `_rebuild_tensor_v2` built.
 Every class handed to the stream is created per load, so a stream that sets attributes on
@@ -48,7 +54,6 @@ one cannot change how a later file is read.
 
 from __future__ import annotations
 
-import copyreg
 import io
 import math
 import pickle
@@ -63,6 +68,12 @@ import torch
 from ..errors import SnapshotError
 
 _MAX_TENSOR_DIMS = 16
+# Honest snapshots nest a few dozen levels (module trees, OmegaConf nodes); CPython hashes a tuple recursively in C.
+MAX_NESTING = 1000
+# An honest load holds each storage's record (a bytes literal) and the storage built from it: about twice the file.
+MATERIALISE_FACTOR = 3
+MATERIALISE_SLACK = 1 << 20
+MAX_MATERIALISED = 16 << 30  # far above the largest official snapshot (1024x1024 G, G_ema and D)
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # first pickle of a non-zip torch.save file
 
 _PERSISTENT_RECONSTRUCTORS = frozenset({
@@ -178,10 +189,11 @@ class _DtypeSpec:
 class _ArrayRecord:
     """numpy.ndarray rebuilt from raw bytes (numeric dtypes only; object arrays could hold anything)."""
 
-    __slots__ = ("array",)
+    __slots__ = ("array", "charge")
 
-    def __init__(self):
+    def __init__(self, charge):
         self.array = None
+        self.charge = charge
 
     def __setstate__(self, state):
         if not (isinstance(state, tuple) and len(state) == 5):
@@ -189,18 +201,19 @@ class _ArrayRecord:
         _, shape, dtype, fortran, raw = state
         if not isinstance(dtype, _DtypeSpec) or not isinstance(raw, (bytes, bytearray)):
             raise SnapshotError("refusing a numpy array that is not plain numeric data")
-        self.array = _array_from_bytes(raw, dtype.to_numpy(), shape, "F" if fortran else "C")
+        self.array = _array_from_bytes(raw, dtype.to_numpy(), shape, "F" if fortran else "C", self.charge)
 
     def __repr__(self) -> str:
         return f"<array {None if self.array is None else self.array.shape}>"
 
 
-def _array_from_bytes(raw, dtype: np.dtype, shape, order: str) -> np.ndarray:
+def _array_from_bytes(raw, dtype: np.dtype, shape, order: str, charge) -> np.ndarray:
     if not (isinstance(shape, tuple) and all(is_int(s) and s >= 0 for s in shape)):
         raise SnapshotError("malformed numpy array shape in the pickle")
     count = math.prod(shape)
     if count * dtype.itemsize != len(raw):
         raise SnapshotError("numpy array data does not match its shape in the pickle")
+    charge(len(raw), "a numpy array")
     return np.frombuffer(bytes(raw), dtype=dtype).reshape(shape, order=order).copy()
 
 
@@ -213,11 +226,19 @@ def _geometry(tensor: torch.Tensor) -> tuple:
 class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickler whose `find_class` is the allow-list above; every callable it hands out is specific to this load."""
 
-    def __init__(self, file, source: str):
+    def __init__(self, file, source: str, budget: int):
         super().__init__(file)
         self._source = source
+        self._budget = budget  # bytes this load may still materialise
         self._classes: dict[str, type] = {}
         self._tensors: list[tuple[torch.Tensor, tuple]] = []
+
+    def _charge(self, nbytes: int, what: str) -> None:
+        self._budget -= nbytes
+        if self._budget < 0:
+            raise SnapshotError(f"{self._source}: {what} would take the memory this load builds past "
+                                f"{MATERIALISE_FACTOR}x the file size; the file references its data over and over "
+                                f"(corrupt or hostile file)")
 
     def load(self):
         obj = super().load()
@@ -284,12 +305,15 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def _load_storage(self, blob=None, *extra):
         if extra or not isinstance(blob, (bytes, bytearray)):
             raise SnapshotError(f"{self._source}: malformed tensor storage record")
+        self._charge(len(blob), "a tensor storage")
         try:
             storage = torch.load(io.BytesIO(bytes(blob)), map_location="cpu", weights_only=True)
         except Exception as e:
             raise SnapshotError(f"{self._source}: a tensor storage could not be read ({type(e).__name__}: {e})") from e
         if not isinstance(storage, torch.storage.TypedStorage):
             raise SnapshotError(f"{self._source}: a tensor storage record holds a {type(storage).__name__}")
+        if storage._untyped_storage.nbytes() > len(blob):  # the record carries the storage's bytes
+            raise SnapshotError(f"{self._source}: a tensor storage is larger than its record")
         return storage
 
     def _rebuild_tensor(self, storage=None, offset=None, size=None, stride=None, requires_grad=False,
@@ -337,18 +361,18 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def _numpy_scalar(self, dtype=None, raw=None, *extra):
         if extra or not isinstance(dtype, _DtypeSpec) or not isinstance(raw, (bytes, bytearray)):
             raise SnapshotError(f"{self._source}: refusing a numpy scalar that is not plain numeric data")
-        return _array_from_bytes(raw, dtype.to_numpy(), (), "C")[()]
+        return _array_from_bytes(raw, dtype.to_numpy(), (), "C", self._charge)[()]
 
     def _numpy_reconstruct(self, subtype=None, shape=None, code=None, *extra):
         if extra or not (isinstance(subtype, _TypeRef) and subtype.name == "numpy.ndarray"):
             raise SnapshotError(f"{self._source}: unsupported numpy array record")
-        return _ArrayRecord()
+        return _ArrayRecord(self._charge)
 
     def _numpy_frombuffer(self, buf=None, dtype=None, shape=None, order="C", *extra):
         if extra or not isinstance(dtype, _DtypeSpec) or not isinstance(buf, (bytes, bytearray)) or order not in "CF":
             raise SnapshotError(f"{self._source}: refusing a numpy array that is not plain numeric data")
-        record = _ArrayRecord()
-        record.array = _array_from_bytes(buf, dtype.to_numpy(), shape, order)
+        record = _ArrayRecord(self._charge)
+        record.array = _array_from_bytes(buf, dtype.to_numpy(), shape, order, self._charge)
         return record
 
 
@@ -367,16 +391,149 @@ def _make_easydict_class(qualname: str) -> type:
     return type("EasyDict", (dict,), {"__init__": __init__, "__setstate__": __setstate__, "global_name": qualname})
 
 
-def _refuse_extension_opcodes(f, source: str) -> None:
-    """Scan the stream for EXT opcodes (only needed when copyreg's registry is not empty)."""
+# Opcode pre-scan: a model of the unpickler's stack that executes nothing.
+_SCALARS = frozenset({
+    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "NONE", "NEWTRUE", "NEWFALSE",
+    "FLOAT", "BINFLOAT", "GLOBAL",
+})
+_LITERALS = frozenset({  # their argument is materialised as a bytes or str object
+    "STRING", "BINSTRING", "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8",
+    "UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8",
+})
+_EMPTY_CONTAINERS = frozenset({"EMPTY_LIST", "EMPTY_TUPLE", "EMPTY_DICT", "EMPTY_SET"})
+_BUILDERS = {"TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3, "STACK_GLOBAL": 2, "REDUCE": 2, "NEWOBJ": 2, "NEWOBJ_EX": 3}
+_MARK_BUILDERS = frozenset({"TUPLE", "LIST", "DICT", "FROZENSET"})
+_FILLERS = {"APPEND": 1, "SETITEM": 2, "BUILD": 1}  # (container, items) -> container
+_MARK_FILLERS = frozenset({"APPENDS", "SETITEMS", "ADDITEMS"})  # container, MARK, items -> container
+_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
+_MEMO_GETS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+_NO_STACK_EFFECT = frozenset({"PROTO", "FRAME"})
+_MODELLED = (_SCALARS | _LITERALS | _EMPTY_CONTAINERS | _BUILDERS.keys() | _MARK_BUILDERS | _FILLERS.keys()
+             | _MARK_FILLERS | _MEMO_PUTS | _MEMO_GETS | _NO_STACK_EFFECT | {"MARK", "POP", "POP_MARK", "DUP", "STOP"})
+
+
+class _Depth:
+    """How deep the object in one stack slot or memo entry nests; a container deepens as it is filled."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int = 0):
+        self.value = value
+
+
+_SCALAR = _Depth()  # shared by every scalar; never deepened
+
+
+def _pop(stack: list, marks: list, count: int) -> list:
+    if len(stack) - count < (marks[-1] if marks else 0):
+        raise ValueError("stack underflow")
+    items = stack[len(stack) - count:]
+    del stack[len(stack) - count:]
+    return items
+
+
+def _pop_to_mark(stack: list, marks: list) -> list:
+    if not marks:
+        raise ValueError("no MARK to pop to")
+    items = stack[marks[-1]:]
+    del stack[marks.pop():]
+    return items
+
+
+def _nest(items: list) -> _Depth:
+    return _Depth(1 + max((item.value for item in items), default=0))
+
+
+def _fill(stack: list, marks: list, items: list) -> _Depth:
+    if len(stack) <= (marks[-1] if marks else 0):
+        raise ValueError("stack underflow")
+    if stack[-1] is _SCALAR:
+        stack[-1] = _Depth()
+    container = stack[-1]
+    container.value = max(container.value, _nest(items).value if items else 0)
+    return container
+
+
+def _step(name: str, arg, stack: list, marks: list, memo: dict) -> _Depth | None:
+    """Apply one opcode to the model; returns the object it built or filled, if any."""
+    if name in _SCALARS or name in _LITERALS:
+        stack.append(_SCALAR)
+    elif name in _EMPTY_CONTAINERS:
+        stack.append(_Depth())
+    elif name in _BUILDERS:
+        stack.append(_nest(_pop(stack, marks, _BUILDERS[name])))
+        return stack[-1]
+    elif name in _MARK_BUILDERS:
+        stack.append(_nest(_pop_to_mark(stack, marks)))
+        return stack[-1]
+    elif name in _FILLERS:
+        return _fill(stack, marks, _pop(stack, marks, _FILLERS[name]))
+    elif name in _MARK_FILLERS:
+        return _fill(stack, marks, _pop_to_mark(stack, marks))
+    elif name == "MARK":
+        marks.append(len(stack))
+    elif name == "POP":
+        _pop(stack, marks, 1)
+    elif name == "POP_MARK":
+        _pop_to_mark(stack, marks)
+    elif name == "DUP":
+        stack.append(_pop(stack, marks, 1)[0])
+        stack.append(stack[-1])
+    elif name in _MEMO_PUTS:
+        if not stack:
+            raise ValueError("memo put on an empty stack")
+        memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
+    elif name in _MEMO_GETS:
+        stack.append(memo[arg])
+    elif name not in _NO_STACK_EFFECT:
+        raise ValueError(f"unmodelled opcode {name}")
+    return None
+
+
+def _refused_opcode(name: str, source: str) -> SnapshotError | None:
+    if name.startswith("EXT"):
+        return SnapshotError(f"{source}: the pickle uses copyreg extension codes ({name}), which snapshots never do")
+    if name in ("PERSID", "BINPERSID"):
+        return SnapshotError(f"{source}: the pickle uses persistent ids (as torch.save files do); "
+                             f"it is not an original StyleGAN-V network-snapshot .pkl")
+    if name not in _MODELLED:
+        return SnapshotError(f"{source}: the pickle uses the {name} opcode, which StyleGAN-V snapshots never use")
+    return None
+
+
+def _scan(f, source: str) -> int:
+    """Check the opcode stream without running it; returns the bytes its str and bytes literals hold.
+
+    Raises `SnapshotError` for a refused or unmodelled opcode, nesting deeper than `MAX_NESTING`,
+    and for any stream the model cannot follow (the scan fails closed).
+    """
+    stack: list[_Depth] = []
+    marks: list[int] = []
+    memo: dict[int, _Depth] = {}
+    literal_bytes = 0
     try:
-        for opcode, _, _ in pickletools.genops(f):
-            if opcode.name.startswith("EXT"):
-                raise SnapshotError(f"{source}: the pickle uses copyreg extension codes, which snapshots never do")
+        for opcode, arg, pos in pickletools.genops(f):
+            refusal = _refused_opcode(opcode.name, source)
+            if refusal is not None:
+                raise refusal
+            if opcode.name == "STOP":
+                if len(stack) != 1 or marks:
+                    raise ValueError("STOP with a malformed stack")
+                return literal_bytes
+            if opcode.name in _LITERALS:
+                literal_bytes += len(arg)
+            built = _step(opcode.name, arg, stack, marks, memo)
+            if built is not None and built.value > MAX_NESTING:
+                raise SnapshotError(f"{source}: the pickle nests objects deeper than {MAX_NESTING} levels "
+                                    f"(at byte {pos}); snapshots nest a few dozen (corrupt or hostile file)")
     except SnapshotError:
         raise
-    except Exception:
-        return  # malformed streams are reported by the unpickler itself
+    except Exception as e:  # fail closed: a stream the scan cannot follow is not loaded
+        text = str(e)
+        if "remain" in text or "exhausted" in text or "not enough data" in text:
+            raise SnapshotError(f"{source}: truncated file (the pickle ends early: {text})") from None
+        raise SnapshotError(f"{source}: corrupt pickle ({type(e).__name__}: {text})") from None
+    raise SnapshotError(f"{source}: truncated file (the pickle has no STOP)")
 
 
 def unpickle(path: Path, source: str) -> Any:
@@ -400,11 +557,11 @@ def unpickle(path: Path, source: str) -> Any:
             raise SnapshotError(f"{source}: not a pickle file (no protocol 2-5 pickle header); "
                                 f"expected an original StyleGAN-V network-snapshot .pkl")
         f.seek(0)
-        if copyreg._inverted_registry or copyreg._extension_cache:
-            _refuse_extension_opcodes(f, source)
-            f.seek(0)
+        literal_bytes = _scan(f, source)
+        f.seek(0)
+        budget = min(MATERIALISE_FACTOR * size + MATERIALISE_SLACK, MAX_MATERIALISED) - literal_bytes
         try:
-            obj = _RestrictedUnpickler(f, source).load()
+            obj = _RestrictedUnpickler(f, source, budget).load()
         except SnapshotError as e:
             if str(e).startswith(f"{source}:"):
                 raise
