@@ -190,12 +190,11 @@ class OffsetTimeline(io.ComfyNode):
 
     @classmethod
     def execute(cls, timeline: Timeline, seconds: float) -> io.NodeOutput:
-        try:
-            t = schedule.offset(timeline.t, seconds * timeline.dataset_fps)
-        except ValueError:
-            earliest = float(timeline.t.min()) / timeline.dataset_fps
+        earliest = float(timeline.t.min()) / timeline.dataset_fps
+        if earliest + seconds < 0:
             raise ValueError(f"an offset of {seconds:g} s moves the timeline before the motion's start (its earliest "
-                             f"instant is {earliest:g} s); use at least {-earliest:g}") from None
+                             f"instant is {earliest:g} s); use at least {-earliest:g}")
+        t = schedule.offset(timeline.t, seconds * timeline.dataset_fps)  # refuses NaN and the model-time limit
         return io.NodeOutput(edited(timeline, t))
 
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 import torch
 
 from .curves import Curve
+from .limits import check_model_time
 
 
 def _check(t: torch.Tensor) -> torch.Tensor:
     t = torch.as_tensor(t, dtype=torch.float64)
     if t.ndim != 1 or t.numel() < 1:
         raise ValueError(f"a timeline is a non-empty 1-D tensor of timestamps, got shape {list(t.shape)}")
-    if not bool(torch.isfinite(t).all()) or float(t.min()) < 0:
-        raise ValueError("timestamps must be finite and >= 0 (the motion starts at model time 0)")
-    return t
+    return check_model_time(t)  # >= 0 and within the range the motion path renders exactly
 
 
 def speed_curve(num_frames: int, fps: float, dataset_fps: float, speed: Curve, start_time: float = 0.0
@@ -64,7 +63,7 @@ def offset(t: torch.Tensor, delta: float) -> torch.Tensor:
     shifted = _check(t) + delta
     if float(shifted.min()) < 0:
         raise ValueError(f"offset {delta:g} moves the timeline before model time 0 (its start is {float(t.min()):g})")
-    return shifted
+    return _check(shifted)
 
 
 def concat(*timelines: torch.Tensor) -> torch.Tensor:
@@ -77,4 +76,4 @@ def loop(num_frames: int, period: float) -> torch.Tensor:
     """Exactly one period of model time in `num_frames` frames, ending one step before it wraps."""
     if num_frames < 1 or not period > 0:
         raise ValueError(f"need num_frames >= 1 and a positive period, got {num_frames}, {period}")
-    return torch.arange(num_frames, dtype=torch.float64) * (period / num_frames)
+    return _check(torch.arange(num_frames, dtype=torch.float64) * (period / num_frames))

@@ -456,3 +456,14 @@ def test_sample_content_by_class(comfy, model):
         comfy.run("StyleGANV_SampleContentByClass", model=model, seed=0, classes="1", truncation_psi=1.0)
     assert "whole numbers" in comfy.validate("StyleGANV_SampleContentByClass", classes="1, two")
     assert "empty" in comfy.validate("StyleGANV_SampleContentByClass", classes=" , ")
+
+
+def test_timelines_far_out_render_quickly_and_beyond_the_limit_are_refused(comfy, model):
+    """The timeline nodes reach the windowed renderer and the library's model-time limit (2^39 dataset frames)."""
+    far = timeline(comfy, model, frames=3, start_time=1_000_000.0, speed=100.0)  # the widgets' extremes
+    frames = render(comfy, model, content(comfy, model), motion(comfy), far)
+    assert frames.shape[0] == 3 and torch.isfinite(frames).all()
+    with pytest.raises(ValueError, match=r"2\^39"):
+        speed_timeline(comfy, model, keys="0:1e12", seconds=2.0)
+    with pytest.raises(ValueError, match=r"2\^39"):
+        comfy.one("StyleGANV_OffsetTimeline", timeline=far, seconds=1e300)
