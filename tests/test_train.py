@@ -47,6 +47,9 @@ def test_tiny_run_trains_and_exports_a_loadable_model(video_data, tmp_path, one_
     run = tmp_path / "run"
     trainer = Trainer(_options(video_data, run, sample_kimg=1000.0, sample_videos=2, sample_frames=4))
     state = trainer.state
+    # G trains on the original's float32 motion path; G_ema (samples, metrics, exports) keeps float64.
+    assert state.G.synthesis.motion_encoder.compute_dtype == torch.float32
+    assert state.G_ema.synthesis.motion_encoder.compute_dtype == torch.float64
     G0 = {k: v.clone() for k, v in state.G.state_dict().items()}
     D0 = {k: v.clone() for k, v in state.D.state_dict().items()}
     counters = trainer.run(max_iterations=2)  # iteration 0 includes the lazy R1 step
