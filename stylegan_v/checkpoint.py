@@ -9,10 +9,12 @@ that the config fixes against their defined values, and names whatever is wrong.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +33,10 @@ FORMAT_NAME = "stylegan-v"
 FORMAT_VERSION = "1"
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# A checkpoint's header lists a few thousand tensors (a training state: three networks and their optimisers)
+# in well under a megabyte; these bounds refuse a hostile header before it is parsed into millions of objects.
+MAX_HEADER_BYTES = 8 << 20
+MAX_TENSORS = 1 << 16
 
 
 def _default_model_config(net: nn.Module) -> ModelConfig:
@@ -79,14 +85,78 @@ def save_networks(nets: Mapping[str, nn.Module], path: str | os.PathLike, *, mod
     return path
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+def check_regular_file(path: str | os.PathLike, what: str = "checkpoint") -> Path:
+    """`path` as a Path if it names a regular file (after symlinks); it is not opened.
+
+    FileNotFoundError if nothing is there; CheckpointError for a directory, FIFO, device or socket,
+    which a reader could block on or read for ever.
+    """
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise CheckpointError(f"{path}: the {what} is {kind}, expected a regular file")
+    return path
+
+
+@contextlib.contextmanager
+def _safe_open(path: Path, **kwargs):
+    """safetensors.safe_open, also for a name that is not valid UTF-8 (which it refuses): then through an fd."""
     from safetensors import safe_open
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            with safe_open(f"/dev/fd/{fd}", framework="pt", **kwargs) as f:
+                yield f
+        finally:
+            os.close(fd)
+        return
+    with safe_open(str(path), framework="pt", **kwargs) as f:
+        yield f
+
+
+def _check_header(path: Path, size: int) -> None:
+    """Refuse a safetensors header that is larger than the file allows, lists too many tensors, or
+    places tensors outside the file, before safetensors parses it or any tensor is read."""
+    name = path.name
+    with open(path, "rb") as f:
+        head = f.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if not 0 < length <= min(MAX_HEADER_BYTES, size - 8):
+            raise CheckpointError(f"{name} is not a valid safetensors file (its header length {length} does not "
+                                  f"fit the file's {size} bytes, or exceeds {MAX_HEADER_BYTES})")
+        try:
+            header = json.loads(f.read(length))
+        except (ValueError, RecursionError) as e:
+            raise CheckpointError(f"{name} is not a valid safetensors file (header: {type(e).__name__})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{name} is not a valid safetensors file (the header is not an object)")
+    entries = [v for k, v in header.items() if k != "__metadata__"]
+    if len(entries) > MAX_TENSORS:
+        raise CheckpointError(f"{name}: the header lists {len(entries)} tensors, more than {MAX_TENSORS}")
+    data_bytes, total = size - 8 - length, 0
+    for entry in entries:
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= data_bytes):
+            raise CheckpointError(f"{name} is not a valid safetensors file (a tensor lies outside the file)")
+        total += offsets[1] - offsets[0]
+    if total > data_bytes:
+        raise CheckpointError(f"{name} is not a valid safetensors file (its tensors overlap)")
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    path = check_regular_file(path)
+    _check_header(path, path.stat().st_size)
+    try:
+        with _safe_open(path) as f:
             return dict(f.metadata() or {})
     except Exception as e:  # safetensors raises several types for malformed headers
         raise CheckpointError(f"{path.name} is not a valid safetensors file ({e})") from None
@@ -112,8 +182,6 @@ def read_config(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, str]]:
 
 def load_state(path: str | os.PathLike, net: str, config: ModelConfig, nets_present: list[str],
                device: str | torch.device = "cpu") -> nn.Module:
-    from safetensors import safe_open
-
     name = Path(path).name
     if net not in nets_present:
         raise CheckpointError(f"{name} has no {net!r} network; it contains: {', '.join(nets_present) or 'nothing'}")
@@ -122,7 +190,7 @@ def load_state(path: str | os.PathLike, net: str, config: ModelConfig, nets_pres
     expected = network_layout(model, config)
     prefix = f"{net}."
     state = {}
-    with safe_open(str(path), framework="pt", device="cpu") as f:
+    with _safe_open(Path(path), device="cpu") as f:
         keys = [k[len(prefix):] for k in f.keys() if k.startswith(prefix)]
         missing = [k for k in expected.shapes if k not in keys]
         unexpected = [k for k in keys if k not in expected.shapes]
@@ -206,9 +274,7 @@ def resolve_checkpoint(path: str | os.PathLike, use_cache: bool = True, *, sha25
     `sha256`: the file's digest when the caller already has it, so that a conversion hashes the file once.
     """
     _check_sha256(sha256)
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+    path = check_regular_file(path)
     if not _is_pickle(path):
         return path
     digest = sha256 or sha256_file(path)

@@ -9,8 +9,58 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Bound:
+    low: float
+    high: float
+    integer: bool = True
+
+
+# The range of every config field, by name (G and D share a name's meaning). Configs come from files
+# (safetensors metadata, recovered .pkl configs), so each field is checked before anything is built:
+# the network's size, the buffers computed from the config and the renderer's work follow from these.
+# The bounds are generous: the official models use at most 1024 px, 512 wide, 77 classes, 30 fps.
+LIMITS = MappingProxyType({
+    "resolution": Bound(4, 2048),
+    "z_dim": Bound(1, 4096), "w_dim": Bound(1, 4096), "motion_z_dim": Bound(1, 4096),
+    "motion_code_dim": Bound(1, 4096), "time_enc_dim": Bound(1, 4096), "time_embed_dim": Bound(1, 4096),
+    "c_dim": Bound(0, 100_000),
+    "img_channels": Bound(1, 16),
+    "mapping_layers": Bound(1, 32),
+    "channel_base": Bound(1, 1 << 20), "channel_max": Bound(1, 8192),
+    "num_fp16_res": Bound(0, 16),
+    "motion_kernel_size": Bound(1, 63),
+    "motion_z_distance": Bound(1, 1 << 16),
+    "max_num_frames": Bound(1, 1 << 20),
+    "num_frames": Bound(1, 64), "concat_res": Bound(4, 2048), "num_frames_div_factor": Bound(1, 64),
+    "mbstd_group_size": Bound(1, 1024), "mbstd_num_channels": Bound(0, 64),
+    "conv_clamp": Bound(1e-3, 1e6, integer=False),  # or None (no clamping)
+    "min_period_len": Bound(1e-3, 1 << 20, integer=False), "max_period_len": Bound(1e-3, 1 << 20, integer=False),
+    "dataset_fps": Bound(1e-3, 1000.0, integer=False),
+})
+_MAX_NAME_LENGTH = 256
+
+
+def check_limits(config) -> None:
+    """Raise ValueError naming the first field of a config dataclass outside `LIMITS` (or of the wrong type)."""
+    for f in dataclasses.fields(config):
+        bound, value = LIMITS.get(f.name), getattr(config, f.name)
+        if bound is None or (value is None and f.name == "conv_clamp"):
+            continue
+        if bound.integer:
+            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        if not (ok and bound.low <= value <= bound.high):
+            kind = "an integer" if bound.integer else "a number"
+            raise ValueError(f"{type(config).__name__}.{f.name} must be {kind} in [{bound.low:g}, {bound.high:g}], "
+                             f"got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -38,13 +88,7 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         _check_resolution(self.resolution)
-        for name in ("z_dim", "w_dim", "motion_z_dim", "motion_code_dim", "time_enc_dim",
-                     "motion_z_distance", "mapping_layers", "channel_base", "channel_max",
-                     "max_num_frames", "img_channels"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"GeneratorConfig.{name} must be positive, got {getattr(self, name)}")
-        if self.c_dim < 0:
-            raise ValueError(f"GeneratorConfig.c_dim must be >= 0, got {self.c_dim}")
+        check_limits(self)
         if not 0 < self.min_period_len <= self.max_period_len:
             raise ValueError("GeneratorConfig needs 0 < min_period_len <= max_period_len")
 
@@ -91,14 +135,11 @@ class DiscriminatorConfig:
 
     def __post_init__(self) -> None:
         _check_resolution(self.resolution)
-        if self.num_frames < 1:
-            raise ValueError(f"DiscriminatorConfig.num_frames must be >= 1, got {self.num_frames}")
+        check_limits(self)
         if self.concat_res not in self.block_resolutions:
             raise ValueError(f"DiscriminatorConfig.concat_res={self.concat_res} is not a block resolution")
         if self.sampling_type not in ("random", "uniform"):
             raise ValueError(f"DiscriminatorConfig.sampling_type must be 'random' or 'uniform', got {self.sampling_type!r}")
-        if self.mbstd_group_size < 1:  # minibatch-std splits the batch into groups of this size
-            raise ValueError(f"DiscriminatorConfig.mbstd_group_size must be >= 1, got {self.mbstd_group_size}")
 
     @property
     def block_resolutions(self) -> list[int]:
@@ -136,8 +177,11 @@ class ModelConfig:
     name: str = "custom"
 
     def __post_init__(self) -> None:
-        if not self.dataset_fps > 0:
-            raise ValueError(f"ModelConfig.dataset_fps must be positive, got {self.dataset_fps}")
+        if not isinstance(self.generator, GeneratorConfig) or not isinstance(self.discriminator, DiscriminatorConfig):
+            raise ValueError("ModelConfig needs a GeneratorConfig and a DiscriminatorConfig")
+        check_limits(self)
+        if not isinstance(self.name, str) or len(self.name) > _MAX_NAME_LENGTH:
+            raise ValueError(f"ModelConfig.name must be a string of at most {_MAX_NAME_LENGTH} characters")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -155,6 +199,8 @@ class ModelConfig:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"model config is not valid JSON: {e}") from None
+        except RecursionError:  # a config is two levels deep; a hostile one can nest until the parser gives up
+            raise ValueError("model config JSON nests too deeply") from None
         if not isinstance(data, dict):
             raise ValueError("model config JSON must be an object")
         return cls.from_dict(data)
@@ -179,7 +225,7 @@ def _build(kind: type, data: dict[str, Any], what: str):
 
 
 def _check_resolution(res: int) -> None:
-    if not isinstance(res, int) or res < 4 or res & (res - 1):
+    if not isinstance(res, numbers.Integral) or isinstance(res, bool) or res < 4 or res & (res - 1):
         raise ValueError(f"resolution must be a power of two >= 4, got {res!r}")
     if res > 2048:
         raise ValueError(f"resolution {res} is larger than 2048, the largest this implementation supports")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 import torch
@@ -124,14 +125,27 @@ def test_tampered_deterministic_buffer(saved, tmp_path):
     ({"model_config": json.dumps({"generator": {"resolution": 33}})}, "resolution must be a power of two"),
     ({"model_config": json.dumps({"generator": {"resolution": 1 << 20}})}, "larger than 2048"),
     ({"model_config": json.dumps({"generator": {"bogus": 1}})}, "unknown fields: bogus"),
-    ({"model_config": json.dumps({"dataset_fps": -3})}, "dataset_fps must be positive"),
-    ({"model_config": json.dumps({"discriminator": {"mbstd_group_size": 0}})}, "mbstd_group_size must be >= 1"),
+    ({"model_config": json.dumps({"dataset_fps": -3})}, r"dataset_fps must be a number in \[0.001, 1000\]"),
+    ({"model_config": json.dumps({"discriminator": {"mbstd_group_size": 0}})},
+     r"DiscriminatorConfig.mbstd_group_size must be an integer in \[1, 1024\]"),
+    # Values that once cost minutes, overflowed or raised a raw TypeError/RecursionError.
+    ({"model_config": json.dumps({"generator": {"mapping_layers": 10**5}})}, "GeneratorConfig.mapping_layers"),
+    ({"model_config": json.dumps({"generator": {"z_dim": 10**12}})}, "GeneratorConfig.z_dim"),
+    ({"model_config": json.dumps({"generator": {"channel_base": 16384.0}})}, "channel_base must be an integer"),
+    ({"model_config": json.dumps({"generator": {"motion_kernel_size": True}})}, "motion_kernel_size must be an int"),
+    ({"model_config": json.dumps({"dataset_fps": 1e12})}, "ModelConfig.dataset_fps"),
+    ({"model_config": json.dumps({"dataset_fps": "25"})}, "ModelConfig.dataset_fps"),
+    ({"model_config": json.dumps({"generator": {"max_period_len": float("inf")}})}, "max_period_len"),
+    ({"model_config": "[" * 100_000 + "]" * 100_000}, "nests too deeply"),
 ])
 def test_bad_metadata(saved, tmp_path, change, message):
     path, _ = saved
     meta = dict(read_metadata(path), **change)
-    with pytest.raises(CheckpointError, match=message):
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=message) as info:
         stylegan_v.load(_rewrite(path, tmp_path / "meta.safetensors", metadata=meta))
+    assert str(info.value).startswith("meta.safetensors"), info.value
+    assert time.perf_counter() - start < 5
 
 
 def test_config_that_does_not_match_the_weights(saved, tmp_path):

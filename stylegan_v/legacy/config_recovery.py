@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import DiscriminatorConfig, GeneratorConfig, ModelConfig, num_fourier_coefs
+from ..config import LIMITS, DiscriminatorConfig, GeneratorConfig, ModelConfig, num_fourier_coefs
 from ..errors import SnapshotError
 from ..layout import holds_defined_value
 from ..motion import time_encoder_buffers
@@ -30,8 +30,8 @@ _MAX_CFG_DEPTH = 64
 _MAX_CFG_STEPS = 10_000
 _MAX_CFG_STRING = 4096
 # Config values beyond these are treated as unrecorded (a hostile file must not make the renderer allocate).
-_MAX_PLAUSIBLE_FRAMES = 1 << 20
-_MAX_PLAUSIBLE_FPS = 1000.0
+_MAX_PLAUSIBLE_FRAMES = LIMITS["max_num_frames"].high
+_MAX_PLAUSIBLE_FPS = LIMITS["dataset_fps"].high
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def _recover_generator(root: Any, state: dict[str, torch.Tensor], cfgs: _ConfigS
     min_period, max_period = recorded
 
     file_delta = cfgs.number("motion.motion_z_distance", "model.generator.motion.motion_z_distance",
-                             low=1, high=_MAX_PLAUSIBLE_FRAMES)
+                             low=1, high=LIMITS["motion_z_distance"].high)
     file_delta = int(file_delta) if file_delta is not None and float(file_delta).is_integer() else None
     default_delta = int(min_period) if float(min_period).is_integer() else 16
     delta = _pick("motion_z_distance", motion_z_distance, file_delta, default_delta, notes)
@@ -339,10 +339,11 @@ def _pick_clamp(override, kwargs: Mapping, notes: list[str], what: str) -> float
 def _recover_discriminator(root: Any | None, state: dict[str, torch.Tensor] | None, g: GeneratorConfig,
                            cfgs: _ConfigSource, notes: list[str], source: str, *, num_fp16_res,
                            conv_clamp) -> DiscriminatorConfig:
-    frames_cfg = cfgs.number("sampling.num_frames_per_video", low=1, high=64)
+    frames_cfg = cfgs.number("sampling.num_frames_per_video", low=1, high=LIMITS["num_frames"].high)
     sampling_cfg = cfgs.get("sampling.type")
     concat_cfg = cfgs.number("concat_res", "model.discriminator.concat_res", low=4, high=g.resolution)
-    div_cfg = cfgs.number("num_frames_div_factor", "model.discriminator.num_frames_div_factor", low=1, high=64)
+    div_cfg = cfgs.number("num_frames_div_factor", "model.discriminator.num_frames_div_factor", low=1,
+                          high=LIMITS["num_frames_div_factor"].high)
     if state is None:
         notes.append("the file has no D; its config is derived from G and the pickled config")
         fields = dict(resolution=g.resolution, c_dim=g.c_dim, img_channels=g.img_channels,
@@ -420,7 +421,8 @@ def _recover_discriminator(root: Any | None, state: dict[str, torch.Tensor] | No
         epilogue = init_kwargs(root).get("epilogue_kwargs")
         group = epilogue.get("mbstd_group_size") if isinstance(epilogue, Mapping) else None
     if not is_int(group):
-        group = cfgs.number("mbstd_group_size", "model.discriminator.mbstd_group_size", low=1, high=1024)
+        group = cfgs.number("mbstd_group_size", "model.discriminator.mbstd_group_size", low=1,
+                            high=LIMITS["mbstd_group_size"].high)
     if not is_int(group):
         group = 4
         notes.append("D minibatch-std group size is not recorded in the file; using 4")

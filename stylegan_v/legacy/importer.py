@@ -8,7 +8,6 @@ dict is then checked against the network that config builds (`stylegan_v.layout`
 
 from __future__ import annotations
 
-import errno
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import sha256_file
+from ..checkpoint import check_regular_file, sha256_file
 from ..config import ModelConfig
 from ..errors import LegacyLayoutError, SnapshotError
 from ..layout import NET_NAMES, holds_defined_value, layout
@@ -51,9 +50,7 @@ def read_snapshot(path, *, motion_z_distance: int | None = None, max_num_frames:
     internal code base, and `SnapshotError` (a CheckpointError, so a ValueError) for anything else
     that is not a usable snapshot, including every global outside the unpickler's allow-list.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(errno.ENOENT, "StyleGAN-V snapshot not found", str(path))
+    path = check_regular_file(path, "StyleGAN-V snapshot")
     _check_positive_int("motion_z_distance", motion_z_distance)
     _check_positive_int("max_num_frames", max_num_frames)
     if num_fp16_res is not None and (not is_int(num_fp16_res) or num_fp16_res < 0):
