@@ -97,3 +97,55 @@ def test_precision_uses_the_library_names_and_reads_the_short_ones(capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["render", "--precision", "fp8"])
     assert "precision must be one of float32, float16, bfloat16; got 'fp8'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--truncation", "nan"), "argument --truncation: must be a finite number, got nan"),
+    (("--seconds", "inf"), "argument --seconds: must be a finite number, got inf"),
+    (("--fps", "nan"), "argument --fps: must be a finite number"),
+    (("--speed=-inf",), "argument --speed: must be a finite number"),
+    (("--class-index", "3", "--frames", "1"), "--class-index is for class-conditional models"),
+    (("--device", "cuda:7", "--frames", "1"), "--device cuda:7: this machine has"),
+    (("--speed", "1e12", "--frames", "3"), "beyond the 2.199e+10 s (2^39 dataset frames at 25 fps)"),
+    (("--batch", "10000000", "--frames", "2"), "use a smaller chunk or fewer videos"),
+])
+def test_bad_arguments_are_one_error_line_with_status_2(tmp_path, args, message):
+    out = tmp_path / "x.mp4"
+    result = run("render", "--out", out, *args, check=False)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_out_must_be_a_regular_file_and_links_are_followed_only_when_asked(tmp_path):
+    (tmp_path / "folder").mkdir()
+    result = run("render", "--frames", 1, "--out", tmp_path / "folder", check=False)
+    assert result.returncode == 2 and "exists and is not a regular file" in result.stderr
+    target = tmp_path / "target.mp4"
+    target.write_bytes(b"previous")
+    link = tmp_path / "link.mp4"
+    link.symlink_to(target)
+    result = run("render", "--frames", 1, "--out", link, check=False)
+    assert result.returncode == 2 and "--follow-symlink" in result.stderr
+    assert target.read_bytes() == b"previous" and link.is_symlink()
+    run("render", "--frames", 1, "--follow-symlink", "--out", link)
+    assert link.is_symlink() and read_video(target)[0].shape[0] == 1
+
+
+def test_sigterm_keeps_the_previous_output_and_leaves_no_temp_file(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "v.mp4"
+    out.write_bytes(b"previous")
+    process = subprocess.Popen([sys.executable, "-m", "stylegan_v", "render", "--frames", "100000", "--out", out],
+                               cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".v.mp4.*")) and time.monotonic() < deadline:  # rendering has begun
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert err.strip().splitlines() == [f"terminated: nothing written; {out} is as it was"]
+    assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
