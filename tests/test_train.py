@@ -339,7 +339,7 @@ def test_command_line_maps_onto_the_run_options():
     opts = options_from_args(args)
     assert (opts.kimg, opts.snap, opts.resume, opts.compile) == (100.0, 20.0, "auto", False)
     assert opts.metrics == ("fvd2048_16f", "fid50k_full")
-    assert opts.seed is None and opts.workers == 3 and opts.tensorboard and opts.channels_last is None
+    assert opts.seed is None and opts.workers is None and opts.tensorboard and opts.channels_last is None
     t = resolve(opts).train
     assert (t.batch, t.r1_gamma, t.mirror, t.augment, t.augment_p) == (32, 1.5, False, "fixed", 0.3)
     assert (t.total_kimg, t.snap_kimg, t.tick_kimg) == (100.0, 20.0, TRAIN_PRESETS["ffs256"].tick_kimg)
@@ -438,3 +438,20 @@ def test_unreadable_training_states_are_checkpoint_errors(tmp_path):
     torn.write_bytes(b"\x00" * 10)
     with pytest.raises(snapshot.TrainingStateError, match=f"cannot read training snapshot {torn}"):
         snapshot.load_training_state(torn)
+
+
+@pytest.mark.parametrize("cores,asked,expected", [
+    (2, (None, None), (1, 1)),    # the shared 2-core machine: 1 thread + 1 worker was the fastest measured
+    (1, (None, None), (1, 0)),    # one core: load in the training process
+    (16, (None, None), (13, 3)),  # at most 3 workers; the rest compute
+    (8, (2, None), (2, 3)),       # what the user asks for wins
+    (8, (None, 0), (8, 0)),
+])
+def test_threads_and_workers_fit_the_cores(cores, asked, expected):
+    from training.setup import cpu_budget
+
+    threads, workers = cpu_budget(cores, *asked)
+    assert (threads, workers) == expected
+    if asked == (None, None):
+        assert threads + workers <= max(cores, 1 + workers)  # never more busy processes than cores
+

@@ -51,7 +51,8 @@ class Trainer:
             warnings.warn(text, stacklevel=2)
         self.opts, self.train, self.seed = resolved.options, resolved.train, resolved.options.seed
 
-        setup.configure_backends(self.runtime, self.device, self.opts.threads)
+        self.threads, self.workers = setup.cpu_budget(setup.usable_cores(), self.opts.threads, self.opts.workers)
+        setup.configure_backends(self.runtime, self.device, self.threads)
         rng = RankRng(self.seed, self.dist.rank, self.dist.world_size, self.device)
         self.dataset, self.sampling = setup.build_dataset(self.opts.data, resolved.model, self.train, self.seed,
                                                           quiet=not self.dist.is_main)
@@ -99,7 +100,7 @@ class Trainer:
 
         stream = VideoClipStream(self.dataset, seed=self.seed, rank=self.dist.rank, world_size=self.dist.world_size,
                                  start=self.counters.data_items)
-        workers = self.opts.workers
+        workers = self.workers
         kwargs = dict(batch_size=self.batch_gpu, num_workers=workers, pin_memory=self.device.type == "cuda")
         if workers > 0:
             kwargs.update(prefetch_factor=2, persistent_workers=True, worker_init_fn=ignore_stop_signals)
@@ -295,6 +296,7 @@ class Trainer:
             f"{self.dist.world_size} process(es) on {self.device.type}, batch {self.train.batch} videos x "
             f"{self.model.discriminator.num_frames} frames ({self.batch_gpu} per forward, {self.rounds} round(s)), "
             f"precision {self.precision}, compile {'on' if self.runtime.compile else 'off'}, "
+            f"{self.threads} thread(s) and {self.workers} data worker(s) per process, "
             f"R1 gamma {self.gamma:g}, {self.cost.per_frame / 1e9:.1f} GFLOP per frame")
         mirrored = " (+ mirrored)" if self.train.mirror else ""
         self.log.print(f"data: {self.opts.data}: {self.dataset.num_videos} videos{mirrored}; "

@@ -115,8 +115,10 @@ class RunOptions:
     compile: bool | None = option(help="torch.compile the main G and D passes (default: on for CUDA; R1 stays "
                                        "eager)", action="boolean")
     channels_last: bool | None = option(help="NHWC activations (default: on for CUDA)", action="boolean")
-    threads: int | None = option(help="CPU threads for torch (on a shared CPU, 1 is often fastest)", type=int)
-    workers: int = option(3, "data-loading processes per GPU (0: load in the main one)", type=int)
+    threads: int | None = option(help="CPU threads for torch (default: the cores the data workers leave free)",
+                                 type=int)
+    workers: int | None = option(help="data-loading processes per GPU (default: up to 3, leaving a core to "
+                                      "training; 0: load in the main one)", type=int)
     keep: int = option(3, "training snapshots to keep (exports are all kept; 0 = all)", type=int)
     sample_kimg: float | None = option(help="sample video every this many kimg (default: --snap; 0: never)",
                                        type=float)
