@@ -17,7 +17,7 @@ from stylegan_v.errors import CheckpointError
 from stylegan_v.legacy import read_snapshot
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fuzz_harness import baseline_maxrss_mb, run_child  # noqa: E402
+from fuzz_harness import baseline_maxrss_mb, run_child
 
 
 @pytest.fixture

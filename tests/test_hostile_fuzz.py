@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fuzz_harness import baseline_maxrss_mb, run_child  # noqa: E402
+from fuzz_harness import baseline_maxrss_mb, run_child
 
 SEED = 20240519
 PICKLE_MUTANTS = 40

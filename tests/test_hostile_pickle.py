@@ -21,7 +21,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fuzz_harness import baseline_maxrss_mb, run_child  # noqa: E402
+from fuzz_harness import baseline_maxrss_mb, run_child
 
 MAX_SECONDS = 2.0
 MAX_EXTRA_MB = 300.0
