@@ -105,12 +105,14 @@ class MotionEncoder(nn.Module):
         return self.conv(x.transpose(1, 2)).transpose(1, 2)
 
     def motion_vectors(self, codes: torch.Tensor, t: torch.Tensor, code_offset: int = 0,
-                       check_range: bool = True) -> torch.Tensor:
+                       check_range: bool = True, code_index: torch.Tensor | None = None) -> torch.Tensor:
         """v(t) for t [B, F] (dataset frames, >= 0) -> [B*F, v_dim], video-major, in the network's dtype.
 
         `codes[:, j]` holds code number `code_offset + j`. `check_range` reads the indices
         back to the host to give a clear error; callers that sized the codes from a
         host-side bound (the trainer) switch it off to keep the GPU pipeline free of syncs.
+        `code_index` [B, F], for codes gathered from several windows, says where each
+        timestamp's left code (number floor(t/Δ)) sits in `codes`, its right one following it.
         """
         if t.ndim != 2 or t.shape[0] != codes.shape[0]:
             raise ValueError(f"t must be [B, F] with B={codes.shape[0]}, got {list(t.shape)}")
@@ -119,7 +121,8 @@ class MotionEncoder(nn.Module):
         dtype = self.dtype(codes.device)
         codes = codes.to(dtype)
         t = t.reshape(-1)  # reshape, not view: a column slice is fine here
-        left = torch.div(t, dist, rounding_mode="floor").long() - code_offset
+        left = (torch.div(t, dist, rounding_mode="floor").long() - code_offset if code_index is None
+                else code_index.reshape(-1).to(codes.device))
         if check_range and left.numel() and (int(left.min()) < 0 or int(left.max()) + 1 >= codes.shape[1]):
             raise ValueError("timestamps fall outside the motion codes provided")
         # The original: alpha = (t mod Δ)/Δ and t_left = t - (t mod Δ) in t's dtype, then every

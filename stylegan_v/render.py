@@ -126,20 +126,14 @@ def motion_window(G: Generator, motion: Motion, t: torch.Tensor, c: torch.Tensor
     if len(runs) == 1:  # an ordinary timeline: one window, exactly as computed before windows existed
         first, last = runs[0]
         return enc.motion_vectors(_codes_for(G, motion, first, last, c, b), t.to(device), code_offset=first)
-    out = None
+    # Several windows: their codes side by side, each frame pointed at its left code's place.
+    windows, index, place = [], torch.empty_like(left), 0
     for first, last in runs:
-        codes = _codes_for(G, motion, first, last, c, b)
+        windows.append(_codes_for(G, motion, first, last, c, b))
         inside = (left >= first) & (left <= last)
-        if torch.equal(inside.all(0), inside.any(0)):  # the same frames of every video (a shared t)
-            groups = [(slice(None), inside[0].nonzero().squeeze(1))]
-        else:
-            groups = [(slice(v, v + 1), inside[v].nonzero().squeeze(1)) for v in range(b) if inside[v].any()]
-        for videos, cols in groups:
-            v = enc.motion_vectors(codes[videos], t[videos][:, cols].to(device), code_offset=first)
-            if out is None:
-                out = v.new_empty((b, f, v.shape[1]))
-            out[videos, cols.to(device)] = v.reshape(-1, cols.numel(), v.shape[1])
-    return out.reshape(b * f, -1)
+        index[inside] = left[inside] - first + place
+        place += last - first + 1
+    return enc.motion_vectors(torch.cat(windows, dim=1), t.to(device), code_index=index)
 
 
 def _codes_for(G: Generator, motion: Motion, first: int, last: int, c: torch.Tensor | None, b: int

@@ -288,11 +288,12 @@ def test_speed_and_start_cost_what_ordinary_frames_cost(tiny_generator):
                 assert torch.isfinite(frames).all()
     finally:
         torch.set_num_threads(threads)
-    ordinary = float(np.median(times["ordinary"]))
+    # Each round's ratio pairs runs made under the same load; the median of the rounds is the claim.
     for name in ("speed", "start"):
-        ratio = float(np.median(times[name])) / ordinary
-        print(f"{name}: {ratio:.2f}x the time of 16 ordinary frames")
-        assert ratio < 1.5, (name, ratio, times)
+        ratios = [a / b for a, b in zip(times[name], times["ordinary"])]
+        median = float(np.median(ratios))
+        print(f"{name}: {median:.2f}x the time of 16 ordinary frames ({min(ratios):.2f}-{max(ratios):.2f})")
+        assert median < 1.5, (name, ratios)
 
 
 def test_times_beyond_the_exact_range_are_refused_naming_the_limit(tiny_generator):
