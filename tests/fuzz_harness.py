@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,31 +35,40 @@ class ChildRun:
         return [json.loads(line) for line in self.stdout.splitlines() if line.startswith("{")]
 
 
+# Linux records the pre-exec memory of a forked child in its peak, so a child forked straight from a large
+# pytest process would report pytest's size. A small wrapper interpreter forks the real child instead, reaps
+# it with wait4 (which returns that child's own peak) and writes the status and peak to a report file.
+_WRAPPER = """
+import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+child.returncode = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as f:
+    json.dump({"returncode": child.returncode, "maxrss_kb": usage.ru_maxrss}, f)
+"""
+
+
 def run_child(code: str, timeout: float) -> ChildRun:
     """Run `code` (after the library imports) in a fresh interpreter, with the repository on its path."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
                OMP_NUM_THREADS="1")
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "out", "w+") as out, \
+            open(Path(tmp) / "err", "w+") as err:
+        report = Path(tmp) / "report.json"
         start = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-c", IMPORTS + code], cwd=ROOT, env=env, stdout=out, stderr=err)
-        status, usage, timed_out = _wait(proc, start + timeout)
+        proc = subprocess.Popen([sys.executable, "-c", _WRAPPER, str(report), sys.executable, "-c", IMPORTS + code],
+                                cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the wrapper and the child: their own session
+            proc.wait()
+            timed_out = True
         seconds = time.monotonic() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, by wait4
+        result = json.loads(report.read_text()) if report.exists() else {"returncode": -9, "maxrss_kb": 0}
         out.seek(0), err.seek(0)
-        return ChildRun(proc.returncode, timed_out, seconds, usage.ru_maxrss / 1024, out.read(), err.read())
-
-
-def _wait(proc: subprocess.Popen, deadline: float):
-    """wait4 (not waitpid) so that the child's own peak memory comes back; kills it at the deadline."""
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            return status, usage, False
-        if time.monotonic() > deadline:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
-            return status, usage, True
-        time.sleep(0.01)
+        return ChildRun(result["returncode"], timed_out, seconds, result["maxrss_kb"] / 1024, out.read(), err.read())
 
 
 _baseline: list[float] = []
