@@ -144,6 +144,27 @@ def test_a_resumed_run_takes_allowed_changes_and_refuses_the_others(video_data, 
     assert "error: --max-dist 8: this run was started with 32" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("size", ["half", "empty"])
+def test_resume_skips_a_torn_newest_state_and_names_it(video_data, tmp_path, size):
+    run = tmp_path / "run"
+    base = dict(data=str(video_data), outdir=str(run), workers=0, sample_kimg=0, tensorboard=False)
+    torch.set_num_threads(1)
+    Trainer(RunOptions(train=train_preset("tiny32"), tick=1000.0, **base)).run(max_iterations=1)
+    good = snapshot.find_latest(run)
+    torn = run / snapshot.state_name(10**6)  # newer than `good`: what a kill mid-write would leave
+    data = good.read_bytes()
+    torn.write_bytes(data[:len(data) // 2] if size == "half" else b"")
+    assert snapshot.find_latest(run) == torn
+    for mode in ("latest", "auto"):
+        with pytest.warns(UserWarning, match=f"--resume {mode}: skipping {torn.name}"):
+            trainer = Trainer(RunOptions(resume=mode, **base))
+        assert trainer.counters.batch_idx == 1  # continued from `good`
+
+    good.write_bytes(b"")  # nothing left that reads: refused, never a silent fresh start
+    with pytest.warns(UserWarning), pytest.raises(snapshot.TrainingStateError, match="none of the 2"):
+        Trainer(RunOptions(resume="auto", **base))
+
+
 # ---- option resolution on resume (pure) --------------------------------------------------------
 
 def _recorded(init: str | None = None) -> RunOptions:

@@ -42,8 +42,7 @@ class Trainer:
         self.runtime = setup.runtime(opts, self.device)
 
         # The run's options: the command line's, reconciled with the resumed state's (training.options).
-        resume_path = setup.resume_path(opts.resume, self.outdir)
-        file = snapshot.load_training_state(resume_path) if resume_path else None
+        resume_path, file = setup.resume_state(opts.resume, self.outdir)
         init = setup.read_init(opts.init) if opts.init and file is None else None
         resolved = options.resolve(opts, setup.recorded(file, opts.outdir) if file else None,
                                    init.model if init else None)

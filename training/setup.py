@@ -51,6 +51,28 @@ def resume_path(resume: str | None, outdir: Path) -> Path | None:
     return Path(resume)
 
 
+def resume_state(resume: str | None, outdir: Path) -> tuple[Path | None, snapshot.StateFile | None]:
+    """The training state to continue from, read: (None, None) starts a new run.
+
+    --resume latest|auto take the newest state that reads, so a requeued job whose newest state
+    was cut short (a kill mid-write, a full disk) continues from the one before it, with a warning
+    naming the skipped file, instead of failing at every restart. A FILE must read as it is.
+    """
+    if resume not in ("latest", "auto"):
+        path = resume_path(resume, outdir)
+        return path, snapshot.load_training_state(path) if path else None
+    states = snapshot.list_states(outdir)
+    for path in reversed(states):
+        try:
+            return path, snapshot.load_training_state(path)
+        except snapshot.TrainingStateError as e:
+            warnings.warn(f"--resume {resume}: skipping {path.name}, which does not read ({e})", stacklevel=2)
+    if states:
+        raise snapshot.TrainingStateError(f"--resume {resume}: none of the {len(states)} training snapshots in "
+                                          f"{outdir} reads (see the warnings above)")
+    return resume_path(resume, outdir), None  # no state: auto starts, latest says there is none
+
+
 def recorded(file: snapshot.StateFile, outdir: str) -> RunOptions:
     """The options a training state was written with."""
     state = file.state
