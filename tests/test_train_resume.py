@@ -165,6 +165,33 @@ def test_resume_skips_a_torn_newest_state_and_names_it(video_data, tmp_path, siz
         Trainer(RunOptions(resume="auto", **base))
 
 
+def test_a_run_folder_heals_itself_on_resume(video_data, tmp_path, capsys):
+    """A kill mid-write leaves the atomic writer's temporary files, and a kill between a state and
+    its export leaves the export missing: resuming removes the first and re-exports the second."""
+    import stylegan_v
+
+    run = tmp_path / "run"
+    base = dict(data=str(video_data), outdir=str(run), workers=0, sample_kimg=0, tensorboard=False)
+    torch.set_num_threads(1)
+    Trainer(RunOptions(train=train_preset("tiny32"), tick=1000.0, **base)).run(max_iterations=1)
+    state = snapshot.find_latest(run)
+    export = run / state.name.replace(snapshot.STATE_PREFIX, snapshot.EXPORT_PREFIX)
+    reference = stylegan_v.load(export).state_dict()
+    export.unlink()
+    stale = [run / f".{state.name}.k3x9_q2a.tmp", run / ".samples-000000.004.mp4.abcdefgh.mp4"]
+    foreign = [run / ".notes.txt.abcdefgh.tmp", run / "my-notes.txt"]  # not the trainer's: kept
+    for path in stale + foreign:
+        path.write_bytes(b"partial")
+        os.utime(path, (time.time() - 60, time.time() - 60))
+
+    Trainer(RunOptions(resume="latest", **base))
+    out = capsys.readouterr().out
+    assert "removed 2 temporary file(s)" in out and f"re-exported {export.name}" in out
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in foreign)
+    again = stylegan_v.load(export).state_dict()
+    assert all(torch.equal(again[k], v) for k, v in reference.items())  # the same G_ema weights
+
+
 # ---- option resolution on resume (pure) --------------------------------------------------------
 
 def _recorded(init: str | None = None) -> RunOptions:

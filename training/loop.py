@@ -36,6 +36,7 @@ __all__ = ["Counters", "RunOptions", "Trainer", "TrainingStopped"]
 
 class Trainer:
     def __init__(self, opts: RunOptions, dist_info: distributed.DistInfo | None = None):
+        started = time.time()
         self.dist = dist_info or distributed.init(opts.device)
         self.device = self.dist.device
         self.outdir = Path(opts.outdir)
@@ -64,6 +65,11 @@ class Trainer:
 
         self.state = setup.build_state(self.model, self.train, self.seed, self.dist, self.runtime, rng, init)
         self.log = RunLog(self.outdir, self.dist.is_main, tensorboard=self.opts.tensorboard)
+        if self.dist.is_main:  # what a killed run left mid-write (only the trainer's own names, older than us)
+            stale = snapshot.remove_stale_temp_files(self.outdir, older_than=started)
+            if stale:
+                self.log.print(f"removed {len(stale)} temporary file(s) a stopped run left: "
+                               + ", ".join(p.name for p in stale))
         if file is not None:
             self.state.load_state_dict(snapshot.read_state_dict(file))
             if "p" in resolved.changed and self.state.augment_pipe is not None:
@@ -72,6 +78,10 @@ class Trainer:
             self.log.print(f"resumed from {resume_path} at kimg {c.cur_nframes / 1000:g} (iteration {c.batch_idx})")
             for note in resolved.notes:
                 self.log.print(f"changed on resume: {note}")
+            export = self.outdir / snapshot.export_name(c.cur_nframes)
+            if self.dist.is_main and not export.exists():  # a kill between the state and its export
+                snapshot.export_generator(export, self.state.G_ema, self.model, file.provenance)
+                self.log.print(f"re-exported {export.name} from {resume_path.name}")
 
         self.G_fwd, self.D_fwd = setup.compiled(self.state.G, self.state.D, self.runtime)
         self.w_avg_buffers = [b for name, b in self.state.G.named_buffers() if name.endswith("w_avg")]

@@ -213,6 +213,26 @@ def prune_states(outdir: str | os.PathLike, keep: int) -> list[Path]:
     return removed
 
 
+# What stylegan_v.fileio.atomic_output leaves after a kill mid-write: ".<target>.<8 random chars><suffix>",
+# for the targets the trainer writes (states, exports, the best export, sample videos).
+_OWN_TEMP_RE = re.compile(rf"^\.(({STATE_PREFIX}|{EXPORT_PREFIX})[\d.]+\.safetensors|{re.escape(BEST_EXPORT)}|"
+                          r"samples-[\d.]+\.mp4)\.[a-z0-9_]{8}\.\w+$")
+
+
+def remove_stale_temp_files(outdir: str | os.PathLike, older_than: float) -> list[Path]:
+    """Delete the trainer's own temporary files last modified before `older_than` (a time.time())."""
+    folder = Path(outdir)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        if _OWN_TEMP_RE.match(path.name) and path.is_file() and path.stat().st_mtime < older_than:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return sorted(removed)
+
+
 def export_generator(path: str | os.PathLike, G_ema: torch.nn.Module, model_config: ModelConfig,
                      provenance: dict) -> Path:
     """G_ema in our checkpoint format (what the nodes and stylegan_v.load read); stylegan_v.save is atomic."""
