@@ -72,8 +72,9 @@ grep -q '"0.3.75"' "$HOST/ComfyUI/comfyui_version.py" || die "$HOST/ComfyUI is n
 
 # 2. ComfyUI's requirements (.ci/comfy_requirements.txt), with the torch-coupled pins here.
 reqs=(-r "$root/.ci/comfy_requirements.txt" torchvision==0.29.1 numpy==2.4.6)
-stamp="$HOST/requirements.stamp"
-want="$(printf '%s\n' "$VPY" "${reqs[@]}"; cat "$root/.ci/comfy_requirements.txt")"
+# The stamp lives in the venv: a new venv at the same path (a fresh clone) must install again.
+stamp="$VENV/comfy-requirements.stamp"
+want="$(printf '%s\n' "${reqs[@]}"; cat "$root/.ci/comfy_requirements.txt")"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   log "installing ComfyUI's requirements into $VENV"
   pip_install "${reqs[@]}"
