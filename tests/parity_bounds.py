@@ -99,11 +99,16 @@ def motion_oracle(G64, t: torch.Tensor, motion_z: torch.Tensor, c: torch.Tensor 
     return MotionOracle(motion_v, torch.cat([per_angle, per_angle], dim=1) + aligners + floor)  # [sin ‖ cos]
 
 
+def layer_stack_floor(convs: list[torch.nn.Module]) -> float:
+    """2·L·√n·u: the float32 rounding of a stack of L layers with fan-in <= n, relative to the output scale."""
+    fan_in = max(conv.weight[0].numel() for conv in convs)
+    return 2 * len(convs) * math.sqrt(fan_in) * U32
+
+
 def synthesis_floor(G64, frames: torch.Tensor) -> torch.Tensor:
     """Per-frame bound of the synthesis network's own float32 rounding: [N]."""
     convs = [m for m in G64.synthesis.modules() if hasattr(m, "affine")]  # the modulated convolutions
-    fan_in = max(conv.weight[0].numel() for conv in convs)
-    return 2 * len(convs) * math.sqrt(fan_in) * U32 * frames.flatten(1).abs().amax(dim=1)
+    return layer_stack_floor(convs) * frames.flatten(1).abs().amax(dim=1)
 
 
 def frames_bound(G64, ws: torch.Tensor, motion: MotionOracle, frames: torch.Tensor) -> torch.Tensor:

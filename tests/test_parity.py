@@ -14,7 +14,8 @@ import pytest
 import torch
 
 import stylegan_v
-from parity_bounds import NEAR_T_FRAMES, NEAR_T_MOTION, excess, float64_copy, generator_oracle, motion_oracle
+from parity_bounds import (FLOOR_ROUNDINGS, NEAR_T_FRAMES, NEAR_T_MOTION, U32, excess, float64_copy,
+                           generator_oracle, layer_stack_floor, motion_oracle)
 
 
 pytestmark = pytest.mark.usefixtures("threading")
@@ -74,8 +75,8 @@ def test_mapping(nets, oracle, reference):
     G, _ = nets
     for psi, key in ((1.0, "ws"), (0.7, "ws_trunc07")):
         ws = G.mapping(reference["z"], reference["c"], truncation_psi=psi)
-        # Two 64-wide layers of O(1) values: the same rounding floor as the motion path's O(1) terms.
-        bound = 8 * 2.0 ** -24 * oracle[psi].ws.abs().max() * 8
+        # O(1) values through w_dim-term dot products: the motion path's O(1) floor times √w_dim.
+        bound = FLOOR_ROUNDINGS * U32 * oracle[psi].ws.abs().max() * G.w_dim ** 0.5
         assert excess(ws, oracle[psi].ws, bound) <= 1
         assert excess(reference[key], oracle[psi].ws, bound) <= 1
 
@@ -135,8 +136,7 @@ def test_discriminator_logits(nets, official_pkl, reference):
     # D's time features see only differences of at most 33 frames (small angles): the logits
     # carry the plain stack-of-layers floor, with the logits' scale.
     convs = [m for m in D64.modules() if getattr(m, "weight", None) is not None and m.weight.ndim == 4]
-    fan_in = max(m.weight[0].numel() for m in convs)
-    bound = 2 * len(convs) * fan_in ** 0.5 * 2.0 ** -24 * max(1.0, float(exact.abs().max()))
+    bound = layer_stack_floor(convs) * max(1.0, float(exact.abs().max()))
     assert excess(D(reference["d_images"], reference["c"], reference["d_t"]), exact, bound) <= 1
     assert excess(reference["d_logits"], exact, bound) <= 1
 
@@ -160,7 +160,7 @@ def test_motion_knot_identity(nets, G64):
     with torch.no_grad():
         enc64 = G64.synthesis.motion_encoder
         expected = enc64.time_encoder.aligners_predictor(enc64.codes(noise.double())[0, j])
-    bound = 8 * 2.0 ** -24 * expected.abs().max()  # the O(1) floor of the motion path
+    bound = FLOOR_ROUNDINGS * U32 * expected.abs().max()  # the O(1) floor of the motion path
     assert excess(v, expected, bound) <= 1
 
 
