@@ -6,6 +6,7 @@ import io
 import json
 import warnings
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -67,32 +68,96 @@ def test_decode_image_rejects_garbage():
 
 # ---- procedural ---------------------------------------------------------------------------
 
-def test_procedural_is_deterministic(tmp_path):
+@pytest.mark.parametrize("kind", list(procedural.KINDS))
+def test_procedural_is_deterministic(tmp_path, kind):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     for dest, seed in [(a, 5), (b, 5), (c, 6)]:
-        procedural.write_dataset(str(dest), num_videos=3, num_frames=4, resolution=16, seed=seed, progress=False)
+        procedural.write_dataset(str(dest), num_videos=3, num_frames=4, resolution=16, seed=seed, progress=False, kind=kind)
     assert _read_png_dir(a) == _read_png_dir(b)
     assert _read_png_dir(a) != _read_png_dir(c)
     # Worker processes produce the same bytes as the serial path.
     d = tmp_path / "d"
-    procedural.write_dataset(str(d), num_videos=3, num_frames=4, resolution=16, seed=5, workers=2, progress=False)
+    procedural.write_dataset(str(d), num_videos=3, num_frames=4, resolution=16, seed=5, workers=2, progress=False, kind=kind)
     assert _read_png_dir(a) == _read_png_dir(d)
 
 
-def test_procedural_has_smooth_real_motion():
+@pytest.mark.parametrize("kind", list(procedural.KINDS))
+def test_procedural_has_smooth_real_motion(kind):
     for index in range(4):
-        video = procedural.render_video(seed=11, video_index=index, num_frames=40, resolution=48).astype(np.float64)
+        video = procedural.render_video(11, index, 40, 48, kind).astype(np.float64)
         step = np.abs(video[1:] - video[:-1]).mean(axis=(1, 2, 3))
         far = np.abs(video[24:] - video[:-24]).mean(axis=(1, 2, 3))
         assert (step > 0).all(), "consecutive frames must differ (real motion)"
         assert step.mean() * 3 < far.mean(), "neighbouring frames must be much closer than distant ones"
 
 
-def test_procedural_videos_vary():
-    firsts = [procedural.render_video(2, i, 1, 32)[0].astype(np.float64) for i in range(6)]
+@pytest.mark.parametrize("kind", list(procedural.KINDS))
+def test_procedural_videos_vary(kind):
+    firsts = [procedural.render_video(2, i, 1, 32, kind)[0].astype(np.float64) for i in range(6)]
     for i in range(len(firsts)):
         for j in range(i):
             assert np.abs(firsts[i] - firsts[j]).mean() > 5
+
+
+def test_procedural_shapes_stream_is_unchanged_by_the_sky_kind():
+    # Datasets written before the sky kind existed must come out the same: the shapes
+    # kind stays the default and its frames are those of render_frame for its recipe.
+    recipe = procedural.draw_recipe(4, 2)
+    expected = np.stack([procedural.render_frame(recipe, float(t), 24) for t in range(3)])
+    assert np.array_equal(procedural.render_video(4, 2, 3, 24), expected)
+
+
+def test_sky_is_a_landscape_under_a_changing_sky():
+    from training import procedural_sky as sky
+
+    for index in range(6):
+        recipe = sky.draw_sky_recipe(8, index)
+        video = sky.render_sky_frames(recipe, np.arange(48), 64).astype(np.float64)
+        # The land below the lowest point of the ridge is dark and still; the sky above moves.
+        land = video[:, int(recipe.horizon * 64) + 2:]
+        top = video[:, : int(recipe.horizon * 64) // 2]
+        assert land.mean() < 40, "the ground is a dark silhouette"
+        assert np.abs(np.diff(land, axis=0)).mean() * 4 < np.abs(np.diff(top, axis=0)).mean() + 1e-9
+        assert top.mean() > land.mean()
+
+
+def test_sky_colours_follow_the_sun():
+    from training import procedural_sky as sky
+
+    recipe = sky.draw_sky_recipe(0, 0)
+    # The same place at noon, at sunset (the sun on the horizon) and at midnight.
+    noon, sunset, midnight = [
+        sky.render_sky_frames(replace(recipe, day_phase=phase, day_rate=0.0, covers=recipe.covers + 9.0), [0.0], 64)[0]
+        for phase in (0.25, 0.5, 0.75)
+    ]
+    zenith = lambda frame: frame[:8].reshape(-1, 3).mean(0)  # noqa: E731
+    low_sky = lambda frame: frame[int(recipe.horizon * 64) - 10: int(recipe.horizon * 64) - 6].reshape(-1, 3).mean(0)  # noqa: E731
+    assert zenith(noon)[2] > zenith(noon)[0] + 60, "a blue sky by day"
+    assert low_sky(sunset)[0] > low_sky(sunset)[2] + 40, "a warm horizon at sunset"
+    assert zenith(midnight).max() < 40 < zenith(noon).max(), "dark at night"
+
+
+def test_sky_is_continuous_in_time():
+    from training import procedural_sky as sky
+
+    recipe = sky.draw_sky_recipe(3, 1)
+    frames = sky.render_sky_frames(recipe, [10.0, 10.5, 11.0, 30.0], 48).astype(np.float64)
+    between = np.abs(frames[1] - (frames[0] + frames[2]) / 2).mean()
+    assert between < np.abs(frames[0] - frames[3]).mean() / 4, "a fractional time lies between its neighbours"
+
+
+def test_sky_labels_are_the_hour_and_cover_every_class(tmp_path):
+    from training import procedural_sky as sky
+
+    classes = [sky.hour_class(sky.draw_sky_recipe(1, i)) for i in range(48)]
+    assert set(classes) == set(range(procedural.NUM_CLASSES))
+    assert classes.count(0) > len(classes) / 3, "mostly daytime"
+    dest = tmp_path / "sky"
+    procedural.write_dataset(str(dest), num_videos=4, num_frames=2, resolution=8, seed=1, labels=True, progress=False, kind="sky")
+    labels = json.loads((dest / "dataset.json").read_text())["labels"]
+    assert {key.split("/")[0]: value for key, value in labels.items()} == {
+        procedural.video_name(i): classes[i] for i in range(4)
+    }
 
 
 def test_procedural_zip_layout_and_labels(proc_dir, proc_zip):
@@ -117,6 +182,11 @@ def test_procedural_cli(tmp_path, capsys):
     assert rc == 0 and dest.is_file()
     assert procedural.main([str(dest), "--videos", "2", "--frames", "3", "--resolution", "8", "--quiet"]) == 2
     assert "already exists" in capsys.readouterr().err
+    sky_dest = tmp_path / "sky"
+    assert procedural.main([str(sky_dest), "--kind", "sky", "--videos", "1", "--frames", "2", "--resolution", "8", "--quiet"]) == 0
+    assert len(list(sky_dest.rglob("*.png"))) == 2
+    with pytest.raises(ValueError, match="--kind must be one of shapes, sky"):
+        procedural.render_video(0, 0, 1, 8, kind="clouds")
 
 
 # ---- sampling ----------------------------------------------------------------------------

@@ -1,16 +1,21 @@
-"""Synthetic video dataset with real, smooth motion (tests, smoke runs, demo model).
+"""Synthetic video datasets with real, smooth motion (tests, smoke runs, demo model).
 
-Each video: one to three soft coloured ellipses drifting along smooth random
-trajectories (sums of slow sinusoids) over a slowly turning two-colour gradient.
-Colours, sizes, speeds and counts vary between videos, so a GAN has content
-(appearance) and motion (trajectories) to learn. Everything is a pure function
-of (seed, video index), so datasets are reproducible and workers can share the
-job in any order.
+Two kinds, each a pure function of (seed, video index), so datasets are reproducible
+and workers can share the job in any order:
 
-    python -m training.procedural DEST --videos N --frames F --resolution R --seed S [--labels]
+- `shapes`: one to three soft coloured ellipses drifting along smooth random
+  trajectories (sums of slow sinusoids) over a slowly turning two-colour gradient.
+  Colours, sizes, speeds and counts vary between videos, so a GAN has content
+  (appearance) and motion (trajectories) to learn. Small and quick to learn: tests.
+- `sky`: a sky timelapse (drifting cloud decks in perspective, the sun on its arc,
+  day to dusk to night colours, a horizon silhouette); see `training.procedural_sky`.
+  What the demo model is trained on.
 
-DEST is a directory, or a zip when it ends with .zip. With --labels a
-dataset.json gives each video a class: the number of shapes minus one.
+    python -m training.procedural DEST --kind sky --videos N --frames F --resolution R --seed S [--labels]
+
+DEST is a directory, or a zip when it ends with .zip. With --labels a dataset.json
+gives each video one of NUM_CLASSES classes: for shapes the number of shapes minus
+one, for sky the hour at its first frame (day, golden hour, night).
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from __future__ import annotations
 import argparse
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from training import procedural_sky
 from training.image_codec import encode_png
 from training.layout import LayoutWriter
 from training.progress import ProgressBar
@@ -110,16 +117,45 @@ def render_frame(recipe: VideoRecipe, t: float, resolution: int) -> np.ndarray:
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def render_video(seed: int, video_index: int, num_frames: int, resolution: int) -> np.ndarray:
-    """uint8 [F, R, R, 3]: frames at t = 0, 1, ..., F-1."""
+def _render_shapes(seed: int, video_index: int, num_frames: int, resolution: int) -> np.ndarray:
     recipe = draw_recipe(seed, video_index)
     return np.stack([render_frame(recipe, float(t), resolution) for t in range(num_frames)])
 
 
-def _encode_video(job: tuple[int, int, int, int]) -> tuple[int, list[bytes]]:
-    seed, index, num_frames, resolution = job
-    recipe = draw_recipe(seed, index)
-    return index, [encode_png(render_frame(recipe, float(t), resolution)) for t in range(num_frames)]
+def _render_sky(seed: int, video_index: int, num_frames: int, resolution: int) -> np.ndarray:
+    recipe = procedural_sky.draw_sky_recipe(seed, video_index)
+    return procedural_sky.render_sky_frames(recipe, np.arange(num_frames), resolution)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One procedural dataset: how to render a video and how to label it."""
+
+    render: Callable[[int, int, int, int], np.ndarray]  # (seed, index, frames, resolution) -> uint8 [F, R, R, 3]
+    label: Callable[[int, int], int]  # (seed, index) -> class in 0..NUM_CLASSES-1
+
+
+KINDS: dict[str, Kind] = {
+    "shapes": Kind(_render_shapes, lambda seed, index: draw_recipe(seed, index).num_shapes - 1),
+    "sky": Kind(_render_sky, lambda seed, index: procedural_sky.hour_class(procedural_sky.draw_sky_recipe(seed, index))),
+}
+assert procedural_sky.NUM_CLASSES == NUM_CLASSES
+
+
+def _kind(name: str) -> Kind:
+    if name not in KINDS:
+        raise ValueError(f"--kind must be one of {', '.join(KINDS)}, got {name!r}")
+    return KINDS[name]
+
+
+def render_video(seed: int, video_index: int, num_frames: int, resolution: int, kind: str = "shapes") -> np.ndarray:
+    """uint8 [F, R, R, 3]: frames at t = 0, 1, ..., F-1."""
+    return _kind(kind).render(seed, video_index, num_frames, resolution)
+
+
+def _encode_video(job: tuple[str, int, int, int, int]) -> tuple[int, list[bytes]]:
+    kind, seed, index, num_frames, resolution = job
+    return index, [encode_png(frame) for frame in render_video(seed, index, num_frames, resolution, kind)]
 
 
 def video_name(index: int) -> str:
@@ -136,14 +172,16 @@ def write_dataset(
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
+    kind: str = "shapes",
 ) -> None:
+    label = _kind(kind).label
     if num_videos < 1:
         raise ValueError(f"--videos must be >= 1, got {num_videos}")
     if num_frames < 1:
         raise ValueError(f"--frames must be >= 1, got {num_frames}")
     if not 4 <= resolution <= 4096:
         raise ValueError(f"--resolution must be in 4..4096, got {resolution}")
-    jobs = [(seed, i, num_frames, resolution) for i in range(num_videos)]
+    jobs = [(kind, seed, i, num_frames, resolution) for i in range(num_videos)]
     with LayoutWriter(dest, overwrite=overwrite) as out, ProgressBar(
         num_videos, desc="procedural", unit="video", enabled=progress
     ) as bar:
@@ -159,13 +197,14 @@ def write_dataset(
                 index, frames = _encode_video(job)
                 out.add_video(video_name(index), frames)
                 bar.update()
-        classes = {video_name(i): draw_recipe(seed, i).num_shapes - 1 for i in range(num_videos)} if labels else None
+        classes = {video_name(i): label(seed, i) for i in range(num_videos)} if labels else None
         out.write_info(labels=classes, fps=NOMINAL_FPS)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.procedural", description=__doc__.split("\n\n")[0])
     parser.add_argument("dest", help="output directory, or a .zip file")
+    parser.add_argument("--kind", choices=list(KINDS), default="shapes", help="what the videos show (default shapes)")
     parser.add_argument("--videos", type=int, default=64, help="number of videos (default 64)")
     parser.add_argument("--frames", type=int, default=64, help="frames per video (default 64)")
     parser.add_argument("--resolution", type=int, default=64, help="frame size in pixels (default 64)")
@@ -178,12 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_dataset(
             args.dest, args.videos, args.frames, args.resolution, seed=args.seed, labels=args.labels,
-            workers=args.workers, overwrite=args.overwrite, progress=not args.quiet,
+            workers=args.workers, overwrite=args.overwrite, progress=not args.quiet, kind=args.kind,
         )
     except (ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {args.videos} videos x {args.frames} frames at {args.resolution}px to {args.dest}")
+    print(f"wrote {args.videos} {args.kind} videos x {args.frames} frames at {args.resolution}px to {args.dest}")
     return 0
 
 
