@@ -130,8 +130,8 @@ def test_sky_colours_follow_the_sun():
         sky.render_sky_frames(replace(recipe, day_phase=phase, day_rate=0.0, covers=recipe.covers + 9.0), [0.0], 64)[0]
         for phase in (0.25, 0.5, 0.75)
     ]
-    zenith = lambda frame: frame[:8].reshape(-1, 3).mean(0)  # noqa: E731
-    low_sky = lambda frame: frame[int(recipe.horizon * 64) - 10: int(recipe.horizon * 64) - 6].reshape(-1, 3).mean(0)  # noqa: E731
+    zenith = lambda frame: frame[:8].reshape(-1, 3).mean(0)
+    low_sky = lambda frame: frame[int(recipe.horizon * 64) - 10: int(recipe.horizon * 64) - 6].reshape(-1, 3).mean(0)
     assert zenith(noon)[2] > zenith(noon)[0] + 60, "a blue sky by day"
     assert low_sky(sunset)[0] > low_sky(sunset)[2] + 40, "a warm horizon at sunset"
     assert zenith(midnight).max() < 40 < zenith(noon).max(), "dark at night"

@@ -139,7 +139,7 @@ def render_sky_frames(recipe: SkyRecipe, times: np.ndarray, resolution: int) -> 
     y, x = torch.meshgrid(coords, coords, indexing="ij")
     height_above = (recipe.horizon - y).clamp(min=0.0)  # [S, S] sky height over the horizon
     elevation = _sun_elevation(recipe, t_np)  # [F]
-    grade = lambda table: torch.from_numpy(_interpolate_keys(table, elevation) * recipe.tint).float().view(-1, 3, 1, 1)  # noqa: E731
+    grade = lambda table: torch.from_numpy(_interpolate_keys(table, elevation) * recipe.tint).float().view(-1, 3, 1, 1)
 
     # Sky: horizon colour low, zenith colour high, a warm glow around the sun.
     ramp = (height_above / recipe.horizon) ** 0.6
