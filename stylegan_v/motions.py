@@ -128,15 +128,35 @@ class LoopingMotion:
         """Loop length in model time (dataset frames)."""
         return self.period_codes * G.synthesis.motion_encoder.distance
 
-    def _cycle(self, G: Generator, c: torch.Tensor | None) -> torch.Tensor:
+    def _cycle_block(self, G: Generator, c: torch.Tensor | None, block: int) -> torch.Tensor:
+        """Codes block*CODE_BLOCK.. of one period (fewer in the last block), from noise read around the cycle.
+
+        Only the blocks a window needs are computed, so a period of a billion codes costs what
+        a short one does; the blocks are aligned, so a code never depends on which window asked.
+        """
         enc = G.synthesis.motion_encoder
-        base = MotionSeed(self.seed, self.batch_size).noise(0, self.period_codes, enc.z_dim)
-        index = torch.arange(self.period_codes + enc.receptive_field - 1) % self.period_codes
-        return enc.codes(base[:, index].to(_device(G)), _labels(G, c, self.batch_size))
+        start = block * CODE_BLOCK
+        count = min(CODE_BLOCK, self.period_codes - start)
+        needed = (start + torch.arange(count + enc.receptive_field - 1)) % self.period_codes
+        lo, hi = int(needed.min()), int(needed.max())
+        if hi - lo + 1 <= len(needed):  # no wrap (or a period shorter than the window): one read
+            noise = MotionSeed(self.seed, self.batch_size).noise(lo, hi + 1, enc.z_dim)[:, needed - lo]
+        else:  # the window wraps: the end of the period, then its start
+            tail = MotionSeed(self.seed, self.batch_size).noise(start, self.period_codes, enc.z_dim)
+            head = MotionSeed(self.seed, self.batch_size).noise(0, int(needed[-1]) + 1, enc.z_dim)
+            noise = torch.cat([tail, head], dim=1)
+        return enc.codes(noise.to(_device(G)), _labels(G, c, self.batch_size))
 
     def codes(self, G: Generator, first: int, last: int, c: torch.Tensor | None = None) -> torch.Tensor:
-        cycle = self._cycle(G, c)
-        return cycle[:, torch.arange(first, last + 1) % self.period_codes]
+        wanted = torch.arange(first, last + 1) % self.period_codes
+        blocks = {int(b): self._cycle_block(G, c, int(b)) for b in torch.unique(wanted // CODE_BLOCK)}
+        if len(blocks) == 1:
+            (block, values), = blocks.items()
+            return values[:, wanted - block * CODE_BLOCK]
+        table = torch.cat(list(blocks.values()), dim=1)
+        offsets = {block: sum(v.shape[1] for b, v in blocks.items() if b < block) for block in blocks}
+        index = torch.tensor([offsets[int(j) // CODE_BLOCK] + int(j) % CODE_BLOCK for j in wanted])
+        return table[:, index]
 
     def model_time(self, G: Generator, t: torch.Tensor) -> torch.Tensor:
         return torch.remainder(t, self.period(G))

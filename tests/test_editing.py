@@ -118,6 +118,27 @@ def test_seamless_loop(tiny_generator):
     assert loop_period_codes(2.0, 30, 16) == 4
 
 
+def test_loop_codes_are_the_circular_convolution_and_cost_the_window_not_the_period(tiny_generator):
+    G = tiny_generator
+    enc = G.synthesis.motion_encoder
+    for period in (2, 3, 70):  # shorter than the receptive field, one block, blocks and a wrap
+        loop = LoopingMotion(seed=4, batch_size=2, period_codes=period)
+        # The definition: the motion encoder run on the period's noise repeated circularly.
+        base = MotionSeed(4, 2).noise(0, period, enc.z_dim)
+        index = torch.arange(period + enc.receptive_field - 1) % period
+        cycle = enc.codes(base[:, index], None)
+        got = loop.codes(G, 5, 5 + 2 * period)
+        expected = cycle[:, torch.arange(5, 6 + 2 * period) % period]
+        # Both run the motion path in float64: blockwise and whole-period evaluation differ only
+        # by summation order, ~1e-15 relative; a code taken from the wrong noise differs by O(1).
+        assert got.shape == expected.shape and torch.allclose(got, expected, rtol=0, atol=1e-9)
+    # A period of a billion codes: a window costs what it costs for a short loop.
+    huge = LoopingMotion(seed=4, period_codes=10**9)
+    window = huge.codes(G, 10**9 - 3, 10**9 + 3)  # across the wrap
+    assert window.shape[1] == 7 and torch.isfinite(window).all()
+    assert torch.equal(window[:, 3:], huge.codes(G, 0, 3))
+
+
 def test_cannot_blend_loop_with_plain_motion():
     with pytest.raises(ValueError, match="looping"):
         BlendedMotion(LoopingMotion(0), MotionSeed(1), 0.5)
