@@ -8,7 +8,9 @@ temporary file's 0600.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,12 +43,32 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp", what: str = "fi
     except OSError as e:
         if isinstance(e, AtomicWriteError):
             raise
-        error = AtomicWriteError(f"could not write {what} {path}: {e.strerror or e}")
+        error = AtomicWriteError(f"could not write {what} {path}: {e.strerror or e}{_space_note(e, tmp, path)}")
         error.errno = e.errno
         raise error from e
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _space_note(error: OSError, tmp: str | None, path: Path) -> str:
+    """For a full disk or quota: how much was written before it filled and how much is free there."""
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return ""
+    try:
+        written = os.path.getsize(tmp) if tmp else 0
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return ""
+    return f" (it needs more than the {_size(written)} written before the disk filled; {_size(free)} free there)"
+
+
+def _size(nbytes: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if nbytes < 1000 or unit == "GB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    raise AssertionError("unreachable")
 
 
 def _umask() -> int:

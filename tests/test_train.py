@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -415,9 +416,12 @@ def test_atomic_writes_respect_the_umask_and_name_the_file_they_could_not_write(
     target.write_bytes(b"old")
     with pytest.raises(AtomicWriteError, match=f"could not write best export {target}: No space left") as info:
         with atomic_output(target, what="best export") as tmp:
-            Path(tmp).write_bytes(b"partial")
+            Path(tmp).write_bytes(b"partial" * 300)
             raise OSError(28, "No space left on device")
     assert isinstance(info.value, OSError) and info.value.errno == 28
+    # The space it needs: more than what was written before the disk filled, and what is free.
+    assert "needs more than the 2.1 KB written before the disk filled" in str(info.value)
+    assert re.search(r"; [0-9.]+ [KMG]?B free there\)$", str(info.value))
     with pytest.raises(ValueError, match="bad input"):  # not a filesystem error: passes through as it is
         with atomic_output(target) as tmp:
             raise ValueError("bad input")
