@@ -442,6 +442,16 @@ def test_unreadable_training_states_are_checkpoint_errors(tmp_path):
     torn.write_bytes(b"\x00" * 10)
     with pytest.raises(snapshot.TrainingStateError, match=f"cannot read training snapshot {torn}"):
         snapshot.load_training_state(torn)
+    # A header that claims more tensors than any state holds is refused before safetensors parses it.
+    header = json.dumps({f"t{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(70000)})
+    crowded = tmp_path / snapshot.state_name(2000)
+    crowded.write_bytes(len(header).to_bytes(8, "little") + header.encode())
+    with pytest.raises(snapshot.TrainingStateError, match="lists 70000 tensors, more than"):
+        snapshot.load_training_state(crowded)
+    directory = tmp_path / snapshot.state_name(3000)
+    directory.mkdir()
+    with pytest.raises(snapshot.TrainingStateError, match="is a directory"):
+        snapshot.load_training_state(directory)
 
 
 @pytest.mark.parametrize("cores,asked,expected", [

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import torch
 
-from stylegan_v.checkpoint import FORMAT_NAME, FORMAT_VERSION
+from stylegan_v.checkpoint import FORMAT_NAME, FORMAT_VERSION, open_safetensors
 from stylegan_v.config import ModelConfig
 from stylegan_v.errors import CheckpointError
 from stylegan_v.fileio import AtomicWriteError, atomic_output
@@ -142,13 +142,11 @@ def save_training_state(path: str | os.PathLike, state_dict: dict, *, run: dict,
 
 def load_training_state(path: str | os.PathLike) -> StateFile:
     """Tensors, state JSON, model config and provenance of a snapshot written by save_training_state."""
-    from safetensors import safe_open
-
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"training snapshot not found: {path}")
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
+        with open_safetensors(path, "training snapshot") as f:
             meta = dict(f.metadata() or {})
             if meta.get("kind") != STATE_KIND:
                 raise TrainingStateError(f"{path} is not a training snapshot (no '{STATE_KIND}' metadata); "
