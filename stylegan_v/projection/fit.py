@@ -1,0 +1,302 @@
+"""The search itself: content latents (and, for clips, motion noise) fitted by Adam to target frames."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from .. import render as R
+from ..config import ModelConfig
+from ..generator import Generator
+from ..motions import Motion, MotionSeed
+from .config import FAST, ProjectionConfig
+from .fitted_motion import FittedMotion
+from .perceptual import FeatureDistance, build_distance, resolve_perceptual
+from .quality import psnr
+
+W_STAT_SAMPLES = 1024
+W_STAT_SEED = 0x5EED
+RAMP_UP, RAMP_DOWN, W_NOISE_END = 0.05, 0.25, 0.75
+
+
+class ProjectionInterrupted(Exception):
+    """Raised by a progress callback to stop a projection between two steps."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a callback sees after each step. `frames`: the frames this step rendered (raw, detached)."""
+
+    step: int
+    steps: int
+    loss: float
+    psnr: float
+    frames: torch.Tensor
+
+
+Callback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, eq=False)
+class ImageProjection:
+    ws: torch.Tensor        # [B, num_ws, w_dim] float32, CPU
+    c: torch.Tensor | None  # [B, c_dim] one-hot for conditional models
+    motion: Motion          # the motion the images were fitted with
+    t: float                # the model time (dataset frames) they were fitted at
+    frames: torch.Tensor    # [B, 3, H, W] raw: the fit rendered at t
+    perceptual: str         # the perceptual distance used
+    losses: list[float]
+
+
+@dataclass(frozen=True, eq=False)
+class VideoProjection:
+    ws: torch.Tensor          # [1, num_ws, w_dim]
+    c: torch.Tensor | None
+    motion: FittedMotion
+    t: torch.Tensor           # float64 [F]: model times of the clip's frames
+    fps: float                # the clip's frame rate
+    frames: torch.Tensor      # [F, 3, H, W] raw: the fit rendered at t
+    perceptual: str
+    losses: list[float]
+
+
+def _device(G: Generator) -> torch.device:
+    return next(G.parameters()).device
+
+
+@torch.no_grad()
+def w_statistics(G: Generator, c: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
+    """(centre [w_dim], spread per dimension) of the model's w, for labels c [1, c_dim] on conditional models.
+
+    The centre is the model's w_avg; for a class of a conditional model, the mean w of that class.
+    """
+    device = _device(G)
+    z = R.content_latents(W_STAT_SEED, W_STAT_SAMPLES, G.z_dim).to(device)
+    labels = (c[:1].to(device).expand(W_STAT_SAMPLES, -1) if G.c_dim else
+              torch.zeros([W_STAT_SAMPLES, 0], device=device))
+    w = G.mapping(z, labels, update_w_avg=False)[:, 0].float()
+    centre = w.mean(dim=0) if G.c_dim else G.mapping.w_avg.float()
+    spread = float((w - centre).square().mean().sqrt())
+    return centre, spread
+
+
+def learning_rate(config: ProjectionConfig, step: int) -> float:
+    """Ramp up over the first 5% of steps, cosine ramp down over the last 25%."""
+    progress = step / config.steps
+    down = min(1.0, (1.0 - progress) / RAMP_DOWN)
+    return config.learning_rate * (0.5 - 0.5 * math.cos(math.pi * down)) * min(1.0, progress / RAMP_UP)
+
+
+def _autocast(config: ProjectionConfig, device: torch.device):
+    if config.precision == "bfloat16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _check_frames(G: Generator, frames: torch.Tensor, what: str) -> torch.Tensor:
+    r = G.img_resolution
+    if not isinstance(frames, torch.Tensor) or frames.ndim != 4 or tuple(frames.shape[1:]) != (G.img_channels, r, r):
+        shape = list(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__
+        raise ValueError(f"{what} must be [N, {G.img_channels}, {r}, {r}] raw frames for this {r}x{r} model, "
+                         f"got {shape}")
+    if frames.shape[0] < 1 or not frames.is_floating_point() or not bool(torch.isfinite(frames).all()):
+        raise ValueError(f"{what} must be at least one frame of finite floating-point values")
+    return frames.detach().float()
+
+
+def _labels(G: Generator, c: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+    if not G.c_dim:
+        return None
+    if c is None or c.ndim != 2 or c.shape[1] != G.c_dim or c.shape[0] not in (1, batch):
+        raise ValueError(f"this model is class-conditional: pass labels c [1 or {batch}, {G.c_dim}] "
+                         "(see render.class_labels)")
+    return c.detach().float().cpu().expand(batch, -1).contiguous()
+
+
+class _Content:
+    """ws = centre + spread * delta, delta one vector ("w") or one per layer ("w+")."""
+
+    def __init__(self, G: Generator, config: ProjectionConfig, c: torch.Tensor | None, batch: int):
+        device = _device(G)
+        self.centres, spreads = [], []
+        for b in range(batch):
+            centre, spread = w_statistics(G, None if c is None else c[b:b + 1])
+            self.centres.append(centre)
+            spreads.append(spread)
+        self.centre = torch.stack(self.centres).unsqueeze(1)  # [B, 1, w_dim]
+        self.spread = torch.tensor(spreads, device=device).reshape(-1, 1, 1)
+        layers = G.num_ws if config.latent == "w+" else 1
+        self.num_ws = G.num_ws
+        self.delta = torch.zeros([batch, layers, G.w_dim], device=device, requires_grad=True)
+
+    def ws(self, noise: torch.Tensor | None = None) -> torch.Tensor:
+        delta = self.delta if noise is None else self.delta + noise
+        return (self.centre + self.spread * delta).expand(-1, self.num_ws, -1)
+
+    def regulariser(self) -> torch.Tensor:
+        return self.delta.square().mean()
+
+
+def _losses(frames: torch.Tensor, target: torch.Tensor, distance: FeatureDistance | None,
+            target_features: list[torch.Tensor] | None, weight: float) -> torch.Tensor:
+    loss = (frames.float() - target).square().mean()
+    if distance is not None:
+        loss = loss + weight * distance(frames, target_features).mean()
+    return loss
+
+
+def _setup(G: Generator, config: ProjectionConfig, D) -> tuple[str, FeatureDistance | None, str | None]:
+    kind, message = resolve_perceptual(config.perceptual, D)
+    distance = build_distance(kind, G.img_resolution, _device(G), D, config.perceptual_resolution)
+    return kind, distance, message
+
+
+def project_images(G: Generator, targets: torch.Tensor, *, t: float = 0.0, motion: Motion | None = None,
+                   c: torch.Tensor | None = None, config: ProjectionConfig = FAST,
+                   callback: Callback | None = None, D=None, log: Callable[[str], None] | None = None
+                   ) -> ImageProjection:
+    """Content latents that reproduce each target [B, 3, H, W] (raw, [-1, 1]) when rendered at time t.
+
+    The motion is fixed (default: motion seed 0) and shared by every target or one per target;
+    rendering `ws` with `motion` at `t` gives `frames`. Conditional models need labels c.
+    """
+    device = _device(G)
+    targets = _check_frames(G, targets, "the target images").to(device)
+    batch = targets.shape[0]
+    motion = MotionSeed(0) if motion is None else motion
+    if motion.batch_size not in (1, batch):
+        raise ValueError(f"the motion has batch size {motion.batch_size}; {batch} images need 1 or {batch}")
+    t = float(t)
+    times = R.check_model_time(torch.full([batch, 1], t, dtype=torch.float64), "the projection time")
+    c = _labels(G, c, batch)
+    kind, distance, message = _setup(G, config, D)
+    if message and log:
+        log(message)
+    with torch.no_grad():
+        mt = times if motion.batch_size == batch else times[:1]
+        motion_v = R.motion_window(G, motion, mt, None if c is None else c[:motion.batch_size].to(device))
+        motion_v = motion_v.expand(batch, -1) if motion_v.shape[0] != batch else motion_v
+        target_features = distance.target_features(targets) if distance is not None else None
+    content = _Content(G, config, c, batch)
+    optimiser = torch.optim.Adam([content.delta], lr=config.learning_rate, betas=(0.9, 0.999))
+    rng = torch.Generator().manual_seed(config.seed)
+    losses: list[float] = []
+    for step in range(config.steps):
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(config, step)
+        noise = _w_noise(config, step, content.delta.shape, rng, device)
+        with _autocast(config, device):
+            frames = G.synthesis.frames(content.ws(noise), motion_v, fused_modconv=False)
+        loss = _losses(frames, targets, distance, target_features, config.perceptual_weight)
+        loss = loss + config.w_reg * content.regulariser()
+        (grad,) = torch.autograd.grad(loss, [content.delta])
+        content.delta.grad = grad
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        if callback is not None:
+            callback(Progress(step + 1, config.steps, losses[-1], float(psnr(frames.detach(), targets).mean()),
+                              frames.detach().float()))
+    with torch.no_grad():
+        ws = content.ws().detach()
+        frames = G.synthesis.frames(ws, motion_v).float()
+    return ImageProjection(ws=ws.cpu(), c=c, motion=motion, t=t, frames=frames.cpu(), perceptual=kind,
+                           losses=losses)
+
+
+def _w_noise(config: ProjectionConfig, step: int, shape, rng: torch.Generator, device) -> torch.Tensor | None:
+    scale = config.w_noise * max(0.0, 1.0 - step / (W_NOISE_END * config.steps)) ** 2
+    if scale == 0:
+        return None
+    return (torch.randn(shape, generator=rng) * scale).to(device)
+
+
+def dataset_fps_of(G: Generator) -> float:
+    """The frame rate model time counts in: the checkpoint's, or the config default for a bare Generator."""
+    config = getattr(G, "model_config", None)
+    return float(config.dataset_fps if config is not None else ModelConfig().dataset_fps)
+
+
+def clip_noise_length(G: Generator, t: torch.Tensor) -> int:
+    """Noise vectors that the motion codes of model times t (float64 [F]) read: codes 0 .. floor(max t / Δ) + 1."""
+    enc = G.synthesis.motion_encoder
+    last = int(torch.div(t.max(), enc.distance, rounding_mode="floor")) + 1
+    return last + enc.receptive_field
+
+
+def _pick_pairs(total: int, count: int, rng: torch.Generator) -> torch.Tensor:
+    """Frame indices [2n] as neighbouring pairs (k, k+1): count // 2 distinct k, or every frame's pair."""
+    pairs = max(1, count // 2)
+    starts = torch.randperm(total - 1, generator=rng)[:pairs] if pairs < total - 1 else torch.arange(total - 1)
+    return torch.stack([starts, starts + 1], dim=1).reshape(-1)
+
+
+def project_video(G: Generator, clip: torch.Tensor, fps: float, *, c: torch.Tensor | None = None,
+                  config: ProjectionConfig = FAST, callback: Callback | None = None, D=None,
+                  log: Callable[[str], None] | None = None) -> VideoProjection:
+    """Content and motion that reproduce a clip [F, 3, H, W] (raw, F >= 2) shown at `fps`.
+
+    Frame k is matched at model time k * dataset_fps / fps. The motion noise that these
+    times' codes read is fitted; later noise comes from the seed `config.seed`, so the
+    result renders past the clip's end like any other motion.
+    """
+    device = _device(G)
+    clip = _check_frames(G, clip, "the clip").to(device)
+    frames_total = clip.shape[0]
+    if frames_total < 2:
+        raise ValueError(f"a clip needs at least 2 frames to show motion, got {frames_total}")
+    t = R.timestamps(frames_total, float(fps), dataset_fps_of(G))
+    c = _labels(G, c, 1)
+    labels = None if c is None else c.to(device)
+    enc = G.synthesis.motion_encoder
+    kind, distance, message = _setup(G, config, D)
+    if message and log:
+        log(message)
+    with torch.no_grad():
+        target_features = distance.target_features(clip) if distance is not None else None
+    content = _Content(G, config, c, 1)
+    length = clip_noise_length(G, t)
+    noise = MotionSeed(config.seed).noise(0, length, enc.z_dim).to(device).requires_grad_(True)
+    optimiser = torch.optim.Adam([
+        {"params": [content.delta], "scale": 1.0},
+        {"params": [noise], "scale": config.motion_lr_scale},
+    ], lr=config.learning_rate, betas=(0.9, 0.999))
+    rng = torch.Generator().manual_seed(config.seed)
+    per_step = 2 * (frames_total - 1) if not config.frames_per_step else config.frames_per_step
+    t_device = t.to(device)
+    losses: list[float] = []
+    for step in range(config.steps):
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(config, step) * group["scale"]
+        pick = _pick_pairs(frames_total, per_step, rng)
+        w_noise = _w_noise(config, step, content.delta.shape, rng, device)
+        codes = enc.codes(noise, labels)
+        motion_v = enc.motion_vectors(codes, t_device[pick.to(device)].unsqueeze(0), check_range=False)
+        ws = content.ws(w_noise).expand(pick.numel(), -1, -1)
+        with _autocast(config, device):
+            frames = G.synthesis.frames(ws, motion_v, fused_modconv=False)
+        features = None if target_features is None else [f[pick.to(device)] for f in target_features]
+        target = clip[pick.to(device)]
+        loss = _losses(frames, target, distance, features, config.perceptual_weight)
+        if config.motion_weight:
+            # Pixel errors are dominated by what the frames share; the differences between neighbouring
+            # frames are the motion alone, so they get a term of their own.
+            loss = loss + config.motion_weight * ((frames[1::2].float() - frames[0::2].float())
+                                                  - (target[1::2] - target[0::2])).square().mean()
+        norms = noise.square().mean(dim=-1)  # per vector; a standard normal keeps it near 1
+        loss = loss + config.w_reg * content.regulariser() + config.noise_reg * (norms - 1).square().mean()
+        grads = torch.autograd.grad(loss, [content.delta, noise])
+        content.delta.grad, noise.grad = grads
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        if callback is not None:
+            callback(Progress(step + 1, config.steps, losses[-1], float(psnr(frames.detach(), target).mean()),
+                              frames.detach().float()))
+    motion = FittedMotion(noise.detach(), tail_seed=config.seed)
+    ws = content.ws().detach()
+    fitted = R.render(G, ws, motion, t, c=labels)[0]
+    return VideoProjection(ws=ws.cpu(), c=c, motion=motion, t=t, fps=float(fps), frames=fitted, perceptual=kind,
+                           losses=losses)
