@@ -70,11 +70,13 @@ PY
 fi
 grep -q '"0.3.75"' "$HOST/ComfyUI/comfyui_version.py" || die "$HOST/ComfyUI is not ComfyUI 0.3.75"
 
-# 2. ComfyUI's requirements (.ci/comfy_requirements.txt), with the torch-coupled pins here.
-reqs=(-r "$root/.ci/comfy_requirements.txt" torchvision==0.29.1 numpy==2.4.6)
+# 2. ComfyUI's requirements (.ci/comfy_requirements.txt), with the torch-coupled pins here, and
+#    ComfyUI-Manager (.ci/comfy_manager_requirements.txt), which the Manager install test drives.
+reqs=(-r "$root/.ci/comfy_requirements.txt" -r "$root/.ci/comfy_manager_requirements.txt"
+      torchvision==0.29.1 numpy==2.4.6)
 # The stamp lives in the venv: a new venv at the same path (a fresh clone) must install again.
 stamp="$VENV/comfy-requirements.stamp"
-want="$(printf '%s\n' "${reqs[@]}"; cat "$root/.ci/comfy_requirements.txt")"
+want="$(printf '%s\n' "${reqs[@]}"; cat "$root/.ci/comfy_requirements.txt" "$root/.ci/comfy_manager_requirements.txt")"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   log "installing ComfyUI's requirements into $VENV"
   pip_install "${reqs[@]}"
@@ -82,6 +84,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 "$VPY" -c "import aiohttp, comfyui_frontend_package, transformers, requests, av, torchvision" \
   || die "ComfyUI's requirements do not import in $VENV"
+"$VPY" -c "import git, typer, rich, uv; from importlib.metadata import version; assert version('comfyui-manager')" \
+  || die "ComfyUI-Manager does not import in $VENV"
 
 # 3. The browser part of the tests: Debian's Chromium driven by npm playwright-core
 #    (never 'npx playwright install': it downloads browsers from outside the registries).
