@@ -7,9 +7,9 @@ says what was read in its source.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
-import re
 import types
 
 import pytest
@@ -52,11 +52,13 @@ def test_it_takes_the_newest_pinned_version_the_host_lists(comfy):
 
 
 def test_every_name_the_nodes_import_from_comfy_api_is_there(comfy):
-    line = re.compile(r"^from (?:comfy_api\.\w+|\.comfy_api_compat) import ([\w, ]+)$", re.MULTILINE)
     imported = set()
     for path in (REPO_ROOT / "nodes").glob("*.py"):
-        for names in line.findall(path.read_text()):
-            imported.update(name.strip() for name in names.split(","))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (
+                    (node.level == 0 and (node.module or "").startswith("comfy_api."))
+                    or (node.level == 1 and node.module == "comfy_api_compat")):
+                imported.update(alias.name for alias in node.names)
     assert imported, "the scan found no comfy_api import"
     assert imported <= set(comfy.compat.NAMES), sorted(imported - set(comfy.compat.NAMES))
 
