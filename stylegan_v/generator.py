@@ -12,7 +12,7 @@ from torch import nn
 from .config import GeneratorConfig
 from .layers import MappingNetwork, SynthesisLayer, ToRGBLayer
 from .motion import MotionEncoder
-from .ops import fir_filter, upsample2d
+from .ops import fir_filter, memory_layout, upsample2d
 
 PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 MOTION_PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
@@ -42,7 +42,9 @@ class TemporalInput(nn.Module):
         n = motion_v.shape[0]
         const = self.const.expand(n, -1, -1, -1)
         v = motion_v.reshape(n, -1, 1, 1).expand(-1, -1, *const.shape[2:])
-        return torch.cat([const, v.to(const.dtype)], dim=1)
+        x = torch.cat([const, v.to(const.dtype)], dim=1)
+        # A network moved to channels-last (module.to(memory_format=...)) computes in it from here on.
+        return x.contiguous(memory_format=memory_layout(self.const))
 
 
 class GenInput(nn.Module):

@@ -10,10 +10,13 @@ one machine's rounding.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 import stylegan_v
+from stylegan_v.ops import memory_layout
 from parity_bounds import (FLOOR_ROUNDINGS, NEAR_T_FRAMES, NEAR_T_MOTION, U32, excess, float64_copy,
                            generator_oracle, layer_stack_floor, motion_oracle)
 
@@ -100,6 +103,20 @@ def test_frames(nets, oracle, reference, psi, key):
     n = near(reference)
     assert (frames[n].double() - o.frames[n]).abs().max() <= NEAR_T_FRAMES
     assert (frames[n] - reference[key][n]).abs().max() <= NEAR_T_FRAMES
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["grouped-conv", "activation-scaling"])
+def test_frames_in_channels_last_and_either_modulation_form(nets, oracle, reference, fused):
+    """The faster CPU layout and both forms of modulated convolution compute the same function:
+    they only reorder the float32 sums, so the same derived bound holds."""
+    G = copy.deepcopy(nets[0]).to(memory_format=torch.channels_last)
+    assert memory_layout(G.synthesis.b4.input.input.const) == torch.channels_last
+    ws = G.mapping(reference["z"], reference["c"])
+    t = reference["t"]
+    motion_v, _ = G.synthesis.motion_encoder(t, reference["c"], reference["motion_z"])
+    frames = G.synthesis.frames(ws.repeat_interleave(t.shape[1], dim=0), motion_v.to(ws.dtype), fused_modconv=fused)
+    o = oracle[1.0]
+    assert excess(frames, o.frames, o.frames_bound) <= 1
 
 
 def test_the_original_s_float32_motion_path_is_within_its_bound(nets, oracle, reference):
