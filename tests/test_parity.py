@@ -14,12 +14,20 @@ import copy
 
 import pytest
 import torch
+from parity_bounds import (
+    FLOOR_ROUNDINGS,
+    NEAR_T_FRAMES,
+    NEAR_T_MOTION,
+    U32,
+    excess,
+    float64_copy,
+    generator_oracle,
+    layer_stack_floor,
+    motion_oracle,
+)
 
 import stylegan_v
 from stylegan_v.ops import memory_layout
-from parity_bounds import (FLOOR_ROUNDINGS, NEAR_T_FRAMES, NEAR_T_MOTION, U32, excess, float64_copy,
-                           generator_oracle, layer_stack_floor, motion_oracle)
-
 
 pytestmark = pytest.mark.usefixtures("threading")
 
