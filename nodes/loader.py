@@ -106,7 +106,9 @@ class LoadModel(io.ComfyNode):
 def generator_on_device(patcher) -> torch.nn.Module:
     """Ask ComfyUI to load the model on its compute device (offloading others) and return it."""
     try:
-        mm.load_models_gpu([patcher])
+        # Whole, never partially: with less free VRAM than the model the patcher would leave the
+        # layers that do not fit on the CPU, and the render would then fail on mixed devices.
+        mm.load_models_gpu([patcher], force_full_load=True)
     except OUT_OF_MEMORY:
         mm.soft_empty_cache()
         raise RuntimeError("out of memory while loading the StyleGAN-V model: unload other models (Manager > "
