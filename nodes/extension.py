@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import editing_content, editing_motion, editing_timeline, latent_files, model_files
+from . import editing_content, editing_motion, editing_timeline, latent_files, model_files, projection
 from .loader import LoadModel
 from .rendering import Render, RenderToFile
 from .sampling import SampleContent, SampleMotion
@@ -12,6 +12,7 @@ from .timeline import MakeTimeline
 
 NODES: list[type[io.ComfyNode]] = [LoadModel, SampleContent, SampleMotion, MakeTimeline, Render, RenderToFile]
 NODES += [*editing_timeline.NODES, *editing_motion.NODES, *editing_content.NODES, *latent_files.NODES]
+NODES += projection.NODES
 
 
 class StyleGANVExtension(ComfyExtension):

@@ -1,0 +1,173 @@
+"""Project Image and Project Video: pictures and clips into StyleGAN-V latents (image/video to video)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import comfy.model_management as mm
+import comfy.utils
+import torch
+from comfy_api.latest import io
+
+from stylegan_v import render
+from stylegan_v.projection import FAST, project_images, project_video
+
+from .loader import OUT_OF_MEMORY, generator_on_device
+from .payloads import Content, ContentType, ModelType, MotionType
+
+LATENTS = ["w+", "w"]
+PERCEPTUALS = ["auto", "inception", "none"]
+PREVIEW_SIZE = 512
+
+
+def search_inputs() -> list[io.Input]:
+    """The search settings both nodes share (same order: saved workflows list widgets by position)."""
+    return [
+        io.Int.Input("steps", default=FAST.steps, min=1, max=100_000,
+                     tooltip="Optimiser steps: more fit closer and take longer (about a minute for the default "
+                             "on a GPU at 256x256)."),
+        io.Combo.Input("latent", options=LATENTS, default="w+",
+                       tooltip="w+: one latent per layer (closer fits); w: one latent for all layers (stays "
+                               "closer to what the model usually draws)."),
+        io.Combo.Input("perceptual", options=PERCEPTUALS, default="auto",
+                       tooltip="Perceptual distance next to the pixel loss: inception (the FID network, from the "
+                               "metrics extra), none (pixels only), auto (inception when installed)."),
+        io.Int.Input("seed", default=0, min=0, max=0xFFFF_FFFF, tooltip="Seed of the search's random choices."),
+        io.Int.Input("class_index", default=-1, min=-1, max=100_000,
+                     tooltip="Class of the picture, for class-conditional models (required there); ignored by "
+                             "unconditional models."),
+    ]
+
+
+def raw_frames(generator, images: torch.Tensor, what: str) -> torch.Tensor:
+    """ComfyUI IMAGE [B, H, W, 3] in 0..1 -> raw [B, 3, H, W] in [-1, 1], refusing the wrong size."""
+    r = generator.img_resolution
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"{what} must be RGB images [B, H, W, 3], got {list(images.shape)} (remove an alpha "
+                         "channel or convert grayscale to RGB first)")
+    if tuple(images.shape[1:3]) != (r, r):
+        raise ValueError(f"{what} is {images.shape[2]}x{images.shape[1]}, but this model draws {r}x{r}: resize "
+                         f"it to {r}x{r} first (for example with Upscale Image, crop: center)")
+    return images.float().movedim(-1, 1) * 2 - 1
+
+
+def labels(generator, class_index: int, batch: int) -> torch.Tensor | None:
+    if not generator.c_dim:
+        return None
+    if not 0 <= class_index < generator.c_dim:
+        raise ValueError(f"this model is class-conditional: set class_index to the picture's class "
+                         f"(0 to {generator.c_dim - 1})")
+    return render.class_labels(generator, 0, batch, class_index)
+
+
+def progress_callback(steps: int, preview_every: int):
+    bar = comfy.utils.ProgressBar(steps)
+
+    def callback(progress) -> None:
+        preview = None
+        if preview_every and (progress.step % preview_every == 0 or progress.step == progress.steps):
+            from PIL import Image
+
+            frame = render.to_uint8(progress.frames[0].cpu()).numpy()
+            preview = ("JPEG", Image.fromarray(frame), PREVIEW_SIZE)
+        bar.update_absolute(progress.step, steps, preview)
+        # Checked after every step, so a stop request ends a long search promptly.
+        mm.throw_exception_if_processing_interrupted()
+
+    return callback
+
+
+def config(steps: int, latent: str, perceptual: str, seed: int):
+    if latent not in LATENTS or perceptual not in PERCEPTUALS:
+        raise ValueError(f"latent must be one of {', '.join(LATENTS)} and perceptual one of {', '.join(PERCEPTUALS)}")
+    return replace(FAST, steps=steps, latent=latent, perceptual=perceptual, seed=seed)
+
+
+class ProjectImage(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="StyleGANV_ProjectImage",
+            display_name="StyleGAN-V Project Image",
+            category="StyleGAN-V",
+            description="Finds the content that makes the model draw your picture at a chosen moment of a motion, "
+                        "so that Render animates it. The picture must have the model's size. A live preview of "
+                        "the fit is shown while it searches.",
+            inputs=[
+                ModelType.Input("model", tooltip="The generator from Load StyleGAN-V Model."),
+                io.Image.Input("image", tooltip="The picture(s) to project; a batch gives one content per picture."),
+                MotionType.Input("motion", tooltip="The motion the picture is matched in, from Sample Motion (batch "
+                                                   "1, or one per picture). Render with the same motion."),
+                io.Float.Input("time", default=0.0, min=0.0, max=1_000_000.0, step=0.1,
+                               tooltip="The moment of the motion, in seconds of real-time playback, at which the "
+                                       "render reproduces the picture."),
+                *search_inputs(),
+                io.Int.Input("preview_every", default=10, min=0, max=10_000,
+                             tooltip="Show the fit every this many steps (0: no preview)."),
+            ],
+            outputs=[ContentType.Output(display_name="content", tooltip="The fitted content, for Render.")],
+        )
+
+    @classmethod
+    def execute(cls, model, image, motion, time: float, steps: int, latent: str, perceptual: str, seed: int,
+                class_index: int, preview_every: int) -> io.NodeOutput:
+        generator = generator_on_device(model)
+        targets = raw_frames(generator, image, "image")
+        c = labels(generator, class_index, targets.shape[0])
+        t = float(time) * float(generator.model_config.dataset_fps)
+        try:
+            result = project_images(generator, targets.to(next(generator.parameters()).device), t=t, motion=motion,
+                                    c=c, config=config(steps, latent, perceptual, seed),
+                                    callback=progress_callback(steps, preview_every))
+        except OUT_OF_MEMORY:
+            mm.soft_empty_cache()
+            raise RuntimeError("out of memory while projecting: project fewer pictures at once") from None
+        return io.NodeOutput(Content(ws=result.ws.to(mm.intermediate_device()), c=c))
+
+
+class ProjectVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="StyleGANV_ProjectVideo",
+            display_name="StyleGAN-V Project Video",
+            category="StyleGAN-V",
+            description="Finds a content and a motion that reproduce a short clip (2 frames or more, e.g. 8-64), "
+                        "so that it can be continued past its end, looped, slowed or re-timed with the Timeline "
+                        "and motion nodes. The frames must have the model's size.",
+            inputs=[
+                ModelType.Input("model", tooltip="The generator from Load StyleGAN-V Model."),
+                io.Image.Input("images", tooltip="The clip's frames in order, e.g. from a video loader."),
+                io.Float.Input("fps", default=25.0, min=0.01, max=1000.0, step=1.0,
+                               tooltip="Frame rate of the clip (the fitted motion plays it back at this rate)."),
+                *search_inputs(),
+                io.Int.Input("preview_every", default=10, min=0, max=10_000,
+                             tooltip="Show a frame of the fit every this many steps (0: no preview)."),
+            ],
+            outputs=[
+                ContentType.Output(display_name="content", tooltip="The fitted content, for Render."),
+                MotionType.Output(display_name="motion", tooltip="The fitted motion; past the clip it continues "
+                                                                  "like any other motion."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, model, images, fps: float, steps: int, latent: str, perceptual: str, seed: int,
+                class_index: int, preview_every: int) -> io.NodeOutput:
+        generator = generator_on_device(model)
+        clip = raw_frames(generator, images, "images")
+        if clip.shape[0] < 2:
+            raise ValueError(f"images holds {clip.shape[0]} frame; a clip needs at least 2 to show motion (use "
+                             "StyleGAN-V Project Image for a single picture)")
+        c = labels(generator, class_index, 1)
+        try:
+            result = project_video(generator, clip.to(next(generator.parameters()).device), fps, c=c,
+                                   config=config(steps, latent, perceptual, seed),
+                                   callback=progress_callback(steps, preview_every))
+        except OUT_OF_MEMORY:
+            mm.soft_empty_cache()
+            raise RuntimeError("out of memory while projecting the clip: use fewer frames") from None
+        return io.NodeOutput(Content(ws=result.ws.to(mm.intermediate_device()), c=c), result.motion)
+
+
+NODES = [ProjectImage, ProjectVideo]
