@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .projection.config import LATENTS, PERCEPTUALS, PRESETS, PRECISIONS
+from .projection.config import LATENTS, PERCEPTUALS, PRECISIONS, PRESETS
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "stylegan_v_demo.safetensors"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")

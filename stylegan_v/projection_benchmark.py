@@ -16,6 +16,7 @@ generator, so `figures` runs from a checkout of the repository.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -60,7 +61,7 @@ def speed(args: argparse.Namespace) -> int:
                     project_images(G, target.to(device), t=3.0, config=config, callback=tick)
                 else:
                     project_video(G, clip.to(device), 25.0, config=config, callback=tick)
-                rates = [1 / (b - a) for a, b in zip(stamps[:-1], stamps[1:])]  # the first step warms up
+                rates = [1 / (b - a) for a, b in itertools.pairwise(stamps)]  # the first step warms up
                 cells.append(f"{statistics.median(rates):.2f} ({min(rates):.2f}-{max(rates):.2f})")
             print(f"{device} | {precision} | {cells[0]} | {cells[1]}", flush=True)
     return 0
@@ -70,8 +71,16 @@ def figures(args: argparse.Namespace) -> int:
     import stylegan_v
 
     from . import render as R
-    from .projection import (FAST, baselines, frame_change, inception_available, inception_distance, project_images,
-                             project_video, psnr)
+    from .projection import (
+        FAST,
+        baselines,
+        frame_change,
+        inception_available,
+        inception_distance,
+        project_images,
+        project_video,
+        psnr,
+    )
 
     try:
         from training.procedural import draw_recipe, render_frame

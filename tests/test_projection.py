@@ -20,9 +20,19 @@ import stylegan_v
 from stylegan_v import render as R
 from stylegan_v.latents import load_latents, save_latents
 from stylegan_v.motions import MotionSeed
-from stylegan_v.projection import (FAST, FittedMotion, ProjectionConfig, ProjectionInterrupted, baselines,
-                                   frame_change, inception_available, inception_distance, project_images,
-                                   project_video, psnr)
+from stylegan_v.projection import (
+    FAST,
+    FittedMotion,
+    ProjectionConfig,
+    ProjectionInterrupted,
+    baselines,
+    frame_change,
+    inception_available,
+    inception_distance,
+    project_images,
+    project_video,
+    psnr,
+)
 from stylegan_v.projection import perceptual as P
 
 PIXELS = replace(FAST, perceptual="none")  # the quality tests fit on pixels: the Inception path is 5-10x slower

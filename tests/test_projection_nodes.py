@@ -7,9 +7,10 @@ and to latent files. The projection's quality is measured in test_projection.py.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 import torch
-
 from host.harness import require_host
 from host.models import DEMO_CHECKPOINT, make_checkpoint
 
@@ -30,7 +31,7 @@ def comfy(tmp_path_factory):
     make_checkpoint(work / "models" / "stylegan_v" / DEMO_CHECKPOINT, seed=0)
 
     class Comfy:
-        nodes = {k: comfy_nodes.NODE_CLASS_MAPPINGS[k] for k in IDS}
+        nodes: ClassVar[dict] = {k: comfy_nodes.NODE_CLASS_MAPPINGS[k] for k in IDS}
 
         def run(self, node_id, **inputs):
             return self.nodes[node_id].execute(**inputs)

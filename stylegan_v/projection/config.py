@@ -16,7 +16,7 @@ class ProjectionConfig:
 
     steps: optimiser steps. learning_rate: Adam's peak step on the normalised latents (in units
     of the model's w spread); it ramps up over the first 5% of steps and down (cosine) over the
-    last 50%. latent: "w" (one vector for every layer) or "w+" (one per layer). w_reg: weight of
+    last 25%. latent: "w" (one vector for every layer) or "w+" (one per layer). w_reg: weight of
     the squared distance to w_avg, in units of the w spread per dimension. w_noise: spread of the
     noise added to w early in the search (it fades out by 75% of the steps), which helps it out of
     poor local minima. perceptual: "inception" (the FID network's early layers, from the metrics
