@@ -17,7 +17,7 @@ from stylegan_v.curves import Curve
 from .editing_timeline import INTERPOLATION_OPTIONS, curve_problems, keyframes
 from .loader import generator_on_device
 from .payloads import Content, ContentType, ModelType, Timeline, TimelineType
-from .sampling import MAX_BATCH, MAX_SEED
+from .sampling import MAX_BATCH, MAX_SEED, VARIETY_LABEL, VARIETY_TOOLTIP
 
 DirectionType = io.Custom("STYLEGAN_V_DIRECTION")
 MAX_LAYER = 63
@@ -76,9 +76,12 @@ class MorphContent(io.ComfyNode):
                 ContentType.Input("content_to", tooltip="The content at weight 1."),
                 TimelineType.Input("timeline", tooltip="The timeline the morph is rendered with (its fps places "
                                                        "the keyframes)."),
-                io.String.Input("keyframes", default="",
-                                tooltip="seconds:weight pairs, e.g. '1:0, 3:1' (hold the first content for 1 s, "
-                                        "morph until 3 s). Empty: 0 at the first frame to 1 at the last."),
+                io.String.Input("keyframes", display_name="keyframes (seconds:mix)", default="",
+                                placeholder="empty: morph over the whole video",
+                                tooltip="When the morph happens, as seconds:mix pairs (mix 0 is content_from, 1 is "
+                                        "content_to), e.g. '1:0, 3:1' holds the first content until 1 s and has "
+                                        "fully become the second at 3 s. Empty: 0 at the first frame to 1 at the "
+                                        "last."),
                 io.Combo.Input("interpolation", options=INTERPOLATION_OPTIONS, default="smooth",
                                tooltip="smooth: eases in and out of every keyframe; linear: constant rate."),
             ],
@@ -178,7 +181,7 @@ class ApplyDirection(io.ComfyNode):
                                                        "the keyframes)."),
                 io.Float.Input("strength", default=1.0, min=-100.0, max=100.0, step=0.1,
                                tooltip="How far to move along the direction; negative goes the other way."),
-                io.String.Input("strength_keyframes", default="0:1",
+                io.String.Input("strength_keyframes", display_name="keyframes (seconds:factor)", default="0:1",
                                 tooltip="seconds:factor pairs multiplying strength over the video, e.g. "
                                         "'0:0, 2:1, 4:0' fades the edit in and out. '0:1' is constant."),
                 io.Combo.Input("interpolation", options=INTERPOLATION_OPTIONS, default="smooth",
@@ -232,8 +235,8 @@ class SampleContentByClass(io.ComfyNode):
                 io.String.Input("classes", default="0, 1",
                                 tooltip="Class index of each video, separated by commas (e.g. '0, 5, 12' makes "
                                         "three videos); the count is the batch size."),
-                io.Float.Input("truncation_psi", default=1.0, min=0.0, max=2.0, step=0.05,
-                               tooltip="Truncation trick: below 1 trades variety for typical, cleaner results."),
+                io.Float.Input("truncation_psi", display_name=VARIETY_LABEL, default=1.0, min=0.0, max=2.0,
+                               step=0.05, tooltip=VARIETY_TOOLTIP),
             ],
             outputs=[ContentType.Output(display_name="content", tooltip="Content latents and their class labels.")],
         )

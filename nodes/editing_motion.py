@@ -44,12 +44,15 @@ class LoopMotion(io.ComfyNode):
                              tooltip="Number of looping motions; 1 shares one motion among all contents."),
                 io.Float.Input("period_seconds", default=2.0, min=0.01, max=MAX_LOOP_SECONDS, step=0.1,
                                tooltip="Length of one loop at real-time speed, in seconds. It is rounded to a "
-                                       "whole number of motion codes (see the period output)."),
+                                       "whole number of motion codes (the rounded_period output says to what)."),
             ],
             outputs=[
                 MotionType.Output(display_name="motion", tooltip="The looping motion, for Render and Loop Timeline."),
-                io.Float.Output(display_name="period_seconds",
-                                tooltip="The loop's actual length in seconds after rounding to motion codes."),
+                # Named apart from the period_seconds widget: it is the result of rounding, not a copy of it.
+                io.Float.Output(display_name="rounded_period",
+                                tooltip="Optional: the loop's true length in seconds, period_seconds rounded to "
+                                        "whole motion codes, for a node that needs it (Loop Timeline already "
+                                        "renders whole periods)."),
             ],
         )
 

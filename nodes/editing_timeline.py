@@ -73,7 +73,8 @@ class SpeedCurveTimeline(io.ComfyNode):
                                tooltip="Whether duration counts seconds or frames."),
                 io.Float.Input("start_time", default=0.0, min=0.0, max=1_000_000.0, step=0.5,
                                tooltip="Where the video starts, in seconds of real-time playback."),
-                io.String.Input("speed_keyframes", default="0:1.0, 2:0.25, 4:1.0",
+                io.String.Input("speed_keyframes", display_name="keyframes (seconds:speed)",
+                                default="0:1.0, 2:0.25, 4:1.0",
                                 tooltip="Playback speed at moments of the output video, as seconds:speed pairs "
                                         "separated by commas. 1 is real time, 0.25 is 4x slow motion, 0 "
                                         "freezes; the first and last speeds hold before and after."),

@@ -103,15 +103,18 @@ class Render(io.ComfyNode):
             node_id="StyleGANV_Render",
             display_name="StyleGAN-V Render",
             category="StyleGAN-V",
-            description="Renders the videos as ComfyUI images (one per frame), with their frame rate and as a "
-                        "VIDEO, for any image or video node. All frames are kept in memory: for long videos use "
-                        "StyleGAN-V Render to File.",
+            description="Renders the videos in memory. For an mp4, connect video to Save Video; for image nodes "
+                        "(upscale, preview, animated WEBP) use images with fps. All frames are kept in memory: for "
+                        "long videos use StyleGAN-V Render to File.",
             inputs=render_inputs(),
             outputs=[
-                io.Image.Output(display_name="images", tooltip="All frames [N, H, W, 3]; a batch of videos comes "
+                io.Image.Output(display_name="images", tooltip="All frames [N, H, W, 3], for image nodes (upscale, "
+                                                                "preview, animated WEBP); a batch of videos comes "
                                                                 "video after video (or tiled, with grid_columns)."),
-                io.Float.Output(display_name="fps", tooltip="Frame rate of the timeline, for video savers."),
-                io.Video.Output(display_name="video", tooltip="The frames as a video, for Save Video."),
+                io.Float.Output(display_name="fps", tooltip="Frame rate of the timeline, for savers that take "
+                                                            "images (Save Animated WEBP, Create Video)."),
+                io.Video.Output(display_name="video", tooltip="The same frames with their frame rate: connect it "
+                                                              "straight to Save Video for an mp4."),
             ],
         )
 

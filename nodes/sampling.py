@@ -12,6 +12,10 @@ from .payloads import Content, ContentType, ModelType, MotionType
 
 MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
 MAX_BATCH = 64
+# truncation_psi as the node shows it: the input id keeps the paper's name, the label says what it does.
+VARIETY_LABEL = "variety (truncation psi)"
+VARIETY_TOOLTIP = ("How varied the content is (the truncation trick): 1 samples the model's full variety, lower "
+                   "values pull toward the average content (more typical and cleaner), 0 is the average itself.")
 
 
 class SampleContent(io.ComfyNode):
@@ -29,12 +33,12 @@ class SampleContent(io.ComfyNode):
                              tooltip="Random seed of the content latents."),
                 io.Int.Input("batch_size", default=1, min=1, max=MAX_BATCH,
                              tooltip="Number of videos (different contents drawn from the seed)."),
-                io.Float.Input("truncation_psi", default=1.0, min=0.0, max=2.0, step=0.05,
-                               tooltip="Truncation trick: below 1 trades variety for typical, cleaner results; "
-                                       "0 gives the average content."),
-                io.Int.Input("class_index", default=-1, min=-1, max=100_000,
-                             tooltip="Class to generate, for class-conditional models (e.g. UCF-101 actions); "
-                                     "-1 picks a class per video from the seed. Ignored by unconditional models."),
+                io.Float.Input("truncation_psi", display_name=VARIETY_LABEL, default=1.0, min=0.0, max=2.0,
+                               step=0.05, tooltip=VARIETY_TOOLTIP),
+                io.Int.Input("class_index", display_name="class (-1 = from seed)", default=-1, min=-1, max=100_000,
+                             tooltip="Only for class-conditional models (e.g. UCF-101 actions): the class to "
+                                     "generate; -1 picks one per video from the seed. Unconditional models, such as "
+                                     "the bundled demo, ignore it."),
             ],
             outputs=[ContentType.Output(display_name="content", tooltip="Content latents for the Render nodes.")],
         )
