@@ -310,3 +310,37 @@ def test_cli_resize_rule_crops_the_centre_square_then_resizes(G, picture, tmp_pa
     read = read_image(path, 32, resize=True)
     expected = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
     assert float(psnr(read, expected)) > 25  # the red borders were cropped away
+
+
+def _write_video(path, frames: np.ndarray, codec: str, pix_fmt: str) -> None:
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        source = "rgba" if pix_fmt.startswith(("rgba", "yuva")) else "rgb24"
+        for frame in frames:
+            if source == "rgba":
+                frame = np.concatenate([frame, np.full(frame.shape[:2] + (1,), 255, np.uint8)], axis=2)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format=source)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_cli_reads_a_video_file_and_refuses_alpha_and_short_clips(G, tmp_path, capsys):
+    clip = R.to_uint8(R.render(G, R.sample_content(G, 3, 1), MotionSeed(3), R.timestamps(3, 25.0, 25.0))[0]).numpy()
+    video = tmp_path / "clip.mov"
+    _write_video(video, clip, "png", "rgb24")
+    out = tmp_path / "clip.safetensors"
+    assert cli(["--video", str(video), "--out", str(out), "--steps", "2", "--perceptual", "none"]) == 0, \
+        capsys.readouterr().err
+    data = load_latents(out)
+    assert isinstance(data["motion"], FittedMotion) and float(data["metadata"]["fps"]) == 25.0  # the file's rate
+    for name, frames, pix_fmt, message in (("alpha.mov", clip, "rgba", "alpha channel"),
+                                           ("short.mov", clip[:1], "rgb24", "at least 2")):
+        _write_video(tmp_path / name, frames, "png", pix_fmt)
+        capsys.readouterr()
+        assert cli(["--video", str(tmp_path / name), "--out", str(tmp_path / "x.safetensors")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
