@@ -99,7 +99,8 @@ class SaveLatents(io.ComfyNode):
             description="Saves a content and/or a motion to a .safetensors file in the output folder, so a look "
                         "can be reused in other workflows and on other machines (Load Content / Load Motion). "
                         "Motions are stored as their recipe (seeds, loop, blend, intensity), which reproduces "
-                        "them exactly at any length.",
+                        "them exactly at any length; a motion fitted by Project Video keeps its fitted noise as "
+                        "numbers.",
             inputs=[
                 io.String.Input("filename_prefix", default=f"{SUBFOLDER}/look",
                                 tooltip="File name in the output folder, with subfolder; files in "
