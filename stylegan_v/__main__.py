@@ -1,8 +1,13 @@
 """Command line: render a video, convert an original snapshot, describe a checkpoint.
 
-    python -m stylegan_v render --checkpoint FILE --seed 1 --motion-seed 2 --fps 30 --seconds 10 --out out.mp4
+    python -m stylegan_v render --seed 1 --motion-seed 2 --fps 30 --seconds 10 --out out.mp4
+    python -m stylegan_v render --checkpoint model.safetensors --batch 4 --out grid.mp4
     python -m stylegan_v convert network-snapshot.pkl model.safetensors
-    python -m stylegan_v info FILE
+    python -m stylegan_v info model.safetensors
+
+Without --checkpoint, render uses the built-in 32x32 demo model. Errors are one line
+starting 'error:'; bad arguments exit with status 2. A missing output folder is
+created, with a note saying so.
 """
 
 from __future__ import annotations
@@ -14,62 +19,50 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+# torch and the networks are imported inside the commands: --help and usage errors must not wait for them.
+from . import arguments as A
+from . import resize
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "stylegan_v_demo.safetensors"
 MAX_FRAMES = 10_000_000
 
 
-def _device(name: str) -> torch.device:
-    """The device, refused with a ValueError when it is not a device name or is not present here."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ValueError(f"--device {name!r} is not a device name ({e})") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (device.index or 0) >= count:
-            raise ValueError(f"--device {name}: this machine has {count} CUDA device(s)")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"--device {name}: MPS is not available here")
-    return device
-
-
-def _finite(text: str) -> float:
-    """A float argument; NaN and infinity are refused (they would render NaN frames or overflow)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
-
-
-def _out_path(path: Path, follow_symlink: bool) -> Path:
+def _out_path(path: Path, follow_symlink: bool, flag: str = "--out") -> Path:
     """The output file, refused before any work if it is a directory, a device, a FIFO, or an unasked-for link."""
     if path.is_symlink():
         if not follow_symlink:
-            raise ValueError(f"--out {path} is a symbolic link; pass --follow-symlink to write to its target")
+            raise ValueError(f"{flag} {path} is a symbolic link; pass --follow-symlink to write to its target")
         path = path.resolve()
     if path.exists() and not path.is_file():
-        raise ValueError(f"--out {path} exists and is not a regular file")
+        raise ValueError(f"{flag} {path} exists and is not a regular file")
     return path
 
 
-def _precision(name: str) -> str:
-    """The library's name of a precision; fp16, bf16, fp32 and half are read too."""
-    from .generator import PRECISIONS, parse_precision
+class _Folders:
+    """The output folders a command created, so that a command that then fails leaves none behind."""
 
-    try:
-        dtype = parse_precision(name)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return next(key for key, value in PRECISIONS.items() if value == dtype)
+    def __init__(self):
+        self.created: list[Path] = []
+
+    def make_parent(self, path: Path) -> None:
+        """Create `path`'s missing folders, with a note on stderr naming them."""
+        missing = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
+        if not missing:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.created = missing  # deepest first
+        print(f"note: created the folder {missing[0]}", file=sys.stderr)
+
+    def remove_if_empty(self) -> None:
+        for folder in self.created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty (something else wrote there) or gone: leave it and its parents
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -82,31 +75,19 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     if args.checkpoint is None:
         if not DEFAULT_CHECKPOINT.is_file():
-            raise SystemExit(f"no --checkpoint given and the built-in demo model is missing ({DEFAULT_CHECKPOINT})")
+            raise ValueError(f"no --checkpoint given and the built-in demo model is missing ({DEFAULT_CHECKPOINT})")
         args.checkpoint = DEFAULT_CHECKPOINT
-    if not args.fps > 0:
-        raise ValueError(f"--fps must be positive, got {args.fps:g}")
-    if args.frames is None and not 0 < args.seconds * args.fps <= MAX_FRAMES:
-        raise ValueError(f"--seconds must be in (0, {MAX_FRAMES / args.fps:g}] at {args.fps:g} fps, "
+    if args.frames is None and not args.seconds * args.fps <= MAX_FRAMES:
+        raise ValueError(f"--seconds must be at most {MAX_FRAMES / args.fps:g} at {args.fps:g} fps, "
                          f"got {args.seconds:g}")
     num_frames = args.frames if args.frames is not None else max(1, round(args.seconds * args.fps))
-    if not 1 <= args.scale <= 16:
-        raise ValueError(f"--scale must be 1..16, got {args.scale}")
-    if not 1 <= num_frames <= MAX_FRAMES:
-        raise ValueError(f"the video must have 1..{MAX_FRAMES} frames, got {num_frames}")
-    for name in ("batch", "chunk"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.dataset_fps is not None and not args.dataset_fps > 0:
-        raise ValueError(f"--dataset-fps must be positive, got {args.dataset_fps:g}")
-    if args.start < 0 or args.speed < 0:
-        raise ValueError("--start and --speed must be >= 0 (the motion starts at time 0)")
     out = _out_path(args.out, args.follow_symlink)
-    device = _device(args.device)
+    device = A.device(args.device)
     G = load(args.checkpoint, device=device)
     G.set_precision(args.precision)
     if args.class_index is not None and G.c_dim == 0:
         raise ValueError("--class-index is for class-conditional models; this one is unconditional")
+    scale = args.scale if args.scale is not None else resize.default_scale(G.img_resolution)
     dataset_fps = args.dataset_fps or G.model_config.dataset_fps
     end = args.start + args.speed * (num_frames - 1) / args.fps
     if not end < max_seconds(dataset_fps):
@@ -115,9 +96,9 @@ def cmd_render(args: argparse.Namespace) -> int:
                          "--speed or the duration")
     chunk = min(args.chunk, num_frames)
     try:
-        check_render_memory(G, args.batch, chunk, scale=args.scale, device=device)
+        check_render_memory(G, args.batch, chunk, scale=scale, device=device)
     except MemoryError as e:
-        raise ValueError(f"{e} (--chunk, --batch)") from None
+        raise ValueError(f"{e} (--chunk, --batch, --scale)") from None
     t = R.timestamps(num_frames, args.fps, dataset_fps, start_time=args.start, speed=args.speed)
     ws = R.sample_content(G, args.seed, args.batch, args.truncation, args.class_index, device=device)
     c = R.class_labels(G, args.seed, args.batch, args.class_index).to(device)
@@ -129,9 +110,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     def batches():
         for _, frames in R.render_chunks(G, ws, motion, t, c=c, chunk_size=args.chunk):
             progress.update(frames.shape[1])
-            pixels = R.to_uint8(R.grid(frames, columns))
-            yield pixels.repeat_interleave(args.scale, 1).repeat_interleave(args.scale, 2).cpu()
+            yield R.to_uint8(R.grid(resize.enlarge(frames, scale, args.resize), columns)).cpu()
 
+    args.folders.make_parent(out)
     start = time.perf_counter()
     with progress:
         count = write_mp4(out, batches(), fps=args.fps, crf=args.crf,
@@ -139,28 +120,35 @@ def cmd_render(args: argparse.Namespace) -> int:
                                                            "seed": args.seed, "motion_seed": args.motion_seed,
                                                            "truncation_psi": args.truncation})})
     elapsed = time.perf_counter() - start
-    print(f"wrote {args.out}: {count} frames at {args.fps:g} fps ({count / elapsed:.1f} frames/s)")
+    side = G.img_resolution * scale
+    print(f"wrote {args.out}: {count} frames at {args.fps:g} fps, {args.batch} video(s) of {side}x{side} "
+          f"({G.img_resolution} px x {scale}, {args.resize if scale > 1 else 'not enlarged'}; "
+          f"{count / elapsed:.1f} frames/s)")
     return 0
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from .checkpoint import convert_pickle
 
+    if not args.snapshot.is_file():
+        raise FileNotFoundError(f"snapshot not found: {args.snapshot}")
+    out = _out_path(args.out, follow_symlink=False, flag="out")
     overrides = {k: v for k, v in {"motion_z_distance": args.motion_z_distance,
                                    "max_num_frames": args.max_num_frames,
                                    "dataset_fps": args.dataset_fps}.items() if v is not None}
-    out = convert_pickle(args.snapshot, args.out, **overrides)
-    print(f"wrote {out}")
+    args.folders.make_parent(out)
+    written = convert_pickle(args.snapshot, out, **overrides)
+    print(f"wrote {written}")
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from safetensors import safe_open
+
     from .checkpoint import read_config, resolve_checkpoint
 
     path = resolve_checkpoint(args.file)
     config, meta = read_config(path)
-    from safetensors import safe_open
-
     counts: dict[str, int] = {}
     with safe_open(str(path), framework="pt") as f:
         for key in f.keys():
@@ -179,56 +167,78 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m stylegan_v", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-
-    r = sub.add_parser("render", help="render an mp4 from a checkpoint")
-    r.add_argument("--checkpoint", type=Path, help="our .safetensors or an original .pkl (default: the demo model)")
+def _render_arguments(r: argparse.ArgumentParser) -> None:
+    r.add_argument("--checkpoint", type=Path, help="our .safetensors or an original .pkl (default: the built-in "
+                                                   "32x32 demo model)")
     r.add_argument("--seed", type=int, default=0, help="content seed")
     r.add_argument("--motion-seed", type=int, default=0, help="motion seed")
-    r.add_argument("--fps", type=_finite, default=30.0, help="output frames per second")
-    r.add_argument("--seconds", type=_finite, default=4.0, help="duration in seconds")
-    r.add_argument("--frames", type=int, help="duration in frames (overrides --seconds)")
-    r.add_argument("--start", type=_finite, default=0.0, help="start time in seconds")
-    r.add_argument("--speed", type=_finite, default=1.0, help="playback speed (0.25 = 4x slow motion)")
-    r.add_argument("--truncation", type=_finite, default=1.0, help="truncation psi for content")
-    r.add_argument("--batch", type=int, default=1, help="number of videos, laid out as a grid")
-    r.add_argument("--class-index", type=int, help="class for conditional models")
-    r.add_argument("--chunk", type=int, default=16, help="frames per video rendered at once (memory)")
-    r.add_argument("--crf", type=int, default=18, help="H.264 quality (0 lossless .. 51 worst)")
-    r.add_argument("--scale", type=int, default=1,
-                   help="enlarge each pixel to SCALE x SCALE (nearest; for viewing small models)")
-    r.add_argument("--precision", default="float32", type=_precision, metavar="{float32,float16,bfloat16}",
+    r.add_argument("--fps", type=A.positive, default=30.0, help="output frames per second")
+    r.add_argument("--seconds", type=A.positive, default=4.0, help="duration in seconds")
+    r.add_argument("--frames", type=A.integer(1, MAX_FRAMES), help="duration in frames, instead of --seconds")
+    r.add_argument("--start", type=A.nonnegative, default=0.0, help="start time in seconds")
+    r.add_argument("--speed", type=A.nonnegative, default=1.0, help="playback speed (0.25 = 4x slow motion)")
+    r.add_argument("--truncation", type=A.finite, default=1.0, help="truncation psi for content")
+    r.add_argument("--batch", type=A.integer(1), default=1, help="number of videos, laid out as a grid")
+    r.add_argument("--class-index", type=A.integer(0), help="class for conditional models")
+    r.add_argument("--chunk", type=A.integer(1), default=16, help="frames per video rendered at once (memory)")
+    r.add_argument("--crf", type=A.integer(0, 51), default=18, help="H.264 quality (0 lossless .. 51 worst)")
+    r.add_argument("--scale", type=A.integer(1, resize.MAX_SCALE),
+                   help=f"enlarge each video SCALE times (default: the smallest factor that makes it at least "
+                        f"{resize.MIN_VIEW_SIZE} px; 1 keeps the model's size)")
+    r.add_argument("--resize", choices=resize.FILTERS, default=resize.DEFAULT_FILTER,
+                   help="how --scale enlarges: bicubic and bilinear are smooth, nearest shows the model's pixels "
+                        "as blocks")
+    r.add_argument("--precision", default="float32", type=A.precision, metavar="{float32,float16,bfloat16}",
                    help="precision of the top synthesis blocks (the original ran them in float16); "
                         "fp32, fp16 and bf16 are read too")
-    r.add_argument("--dataset-fps", type=_finite, help="override the model's dataset fps")
-    r.add_argument("--device", default="auto")
+    r.add_argument("--dataset-fps", type=A.positive, help="the model's dataset fps, if its file is wrong "
+                                                          "(default: the file's)")
+    r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or mps; auto is CUDA when present")
     r.add_argument("--out", type=Path, default=Path("out.mp4"),
                    help="the mp4 to write (replaced atomically; must be a regular file if it exists)")
     r.add_argument("--follow-symlink", action="store_true", help="if --out is a symbolic link, replace its target")
-    r.set_defaults(func=cmd_render)
 
-    c = sub.add_parser("convert", help="convert an original .pkl snapshot to our safetensors format")
-    c.add_argument("snapshot", type=Path)
-    c.add_argument("out", type=Path)
-    c.add_argument("--motion-z-distance", type=int, help="if the snapshot does not record it")
-    c.add_argument("--max-num-frames", type=int, help="if the snapshot does not record it")
-    c.add_argument("--dataset-fps", type=_finite, help="if the snapshot does not record it")
-    c.set_defaults(func=cmd_convert)
 
-    i = sub.add_parser("info", help="describe a checkpoint")
-    i.add_argument("file", type=Path)
-    i.set_defaults(func=cmd_info)
+def _convert_arguments(c: argparse.ArgumentParser) -> None:
+    c.add_argument("snapshot", type=Path, help="an original network-snapshot-*.pkl")
+    c.add_argument("out", type=Path, help="the .safetensors file to write")
+    c.add_argument("--motion-z-distance", type=A.integer(1), help="if the snapshot does not record it")
+    c.add_argument("--max-num-frames", type=A.integer(1), help="if the snapshot does not record it")
+    c.add_argument("--dataset-fps", type=A.positive, help="if the snapshot does not record it")
+
+
+def _info_arguments(i: argparse.ArgumentParser) -> None:
+    i.add_argument("file", type=Path, help="our .safetensors or an original .pkl")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, one line of help, what adds its arguments, and what runs it."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# The subcommands in the order --help lists them; a new one is one more entry.
+COMMANDS: list[Command] = [
+    Command("render", "render an mp4 from a checkpoint", _render_arguments, cmd_render),
+    Command("convert", "convert an original .pkl snapshot to our safetensors format", _convert_arguments,
+            cmd_convert),
+    Command("info", "describe a checkpoint", _info_arguments, cmd_info),
+]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = A.Parser(prog="python -m stylegan_v", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{" + ",".join(c.name for c in COMMANDS) + "}")
+    for command in COMMANDS:
+        cp = sub.add_parser(command.name, help=command.help, description=command.help[0].upper() + command.help[1:]
+                            + ".", formatter_class=A.HelpFormatter)
+        command.arguments(cp)
+        cp.set_defaults(func=command.run)
     return p
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage mistakes end like every other refusal: one line starting 'error:', exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 class _Terminated(BaseException):
@@ -246,10 +256,15 @@ def _kept(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.folders = _Folders()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() \
         else None
     try:
-        return args.func(args)
+        try:
+            return args.func(args)
+        except BaseException:
+            args.folders.remove_if_empty()  # a failed command leaves no empty folder of its own making
+            raise
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """Rendering benchmark: frames/s, model FLOP utilisation and peak memory.
 
-    python -m stylegan_v.benchmark                        # 256x256 and 1024x1024, CUDA if present
-    python -m stylegan_v.benchmark --device cpu --batch-sizes 1,4 --precisions float32
+    python -m stylegan_v.benchmark                        # CUDA if present: 256x256 and 1024x1024
+    python -m stylegan_v.benchmark --device cpu           # 256x256 only: 1024x1024 takes ~15 min, ~10 GiB
+    python -m stylegan_v.benchmark --device cpu --preset ffs256,mead1024 --batch-sizes 1,4 --precisions float32
 
 Times the renderer's hot path (motion window + synthesis) with random weights;
 the numbers do not depend on the weights. Prints one table.
@@ -9,16 +10,19 @@ the numbers do not depend on the weights. Prints one table.
 
 from __future__ import annotations
 
-import argparse
 import resource
 import sys
 import time
 
 import torch
 
+from . import arguments as A
 from . import render as R
-from .config import preset
+from .config import PRESETS, preset
 from .generator import Generator
+
+# On a CPU one 1024x1024 row takes many minutes and ~10 GiB, so it is asked for by name there.
+DEFAULT_PRESETS = {"cuda": ("ffs256", "mead1024"), "cpu": ("ffs256",)}
 
 # Dense peak throughput (TFLOP/s) for MFU; matmul-class peaks from vendor tables.
 PEAK_TFLOPS = {"H100": {"float32": 67, "bfloat16": 989, "float16": 989},
@@ -73,26 +77,39 @@ def measure(G: Generator, batch: int, frames: int, chunk: int, device: torch.dev
     return batch * frames * repeats / elapsed, peak
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="ffs256,mead1024", help="comma-separated presets, one table")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--batch-sizes", default="1,4,16")
-    p.add_argument("--precisions", default=None, help="default: float32 on CPU; float32,bfloat16,float16 on CUDA")
-    p.add_argument("--frames", type=int, default=16, help="frames per video per repeat")
-    p.add_argument("--chunk", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=2)
-    args = p.parse_args(argv)
+def parser() -> A.Parser:
+    p = A.Parser(prog="python -m stylegan_v.benchmark", description=__doc__)
+    p.add_argument("--preset", type=A.csv(A.one_of(PRESETS.keys, "preset")),
+                   help="comma-separated model presets, one table (default: "
+                        + "; ".join(f"{','.join(v)} on {k.upper()}" for k, v in DEFAULT_PRESETS.items()) + ")")
+    p.add_argument("--device", default="auto", help="cpu, cuda or cuda:N; auto is CUDA when present")
+    p.add_argument("--batch-sizes", type=A.csv(A.integer(1)), default=(1, 4, 16), metavar="N[,N...]",
+                   help="videos rendered at once, one row each (default: 1,4,16)")
+    p.add_argument("--precisions", type=A.csv(A.precision), metavar="P[,P...]",
+                   help="from float32, float16, bfloat16 (or fp32, fp16, bf16) (default: float32 on CPU; "
+                        "float32,bfloat16,float16 on CUDA)")
+    p.add_argument("--frames", type=A.integer(1), default=16, help="frames per video per repeat")
+    p.add_argument("--chunk", type=A.integer(1), default=16, help="frames per video rendered at once")
+    p.add_argument("--repeats", type=A.integer(1), default=2, help="timed passes over the frames")
+    return p
 
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        device = A.device(args.device)
+    except ValueError as e:
+        p.error(str(e))
+    presets = args.preset or DEFAULT_PRESETS["cuda" if device.type == "cuda" else "cpu"]
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    precisions = (args.precisions or ("float32,bfloat16,float16" if device.type == "cuda" else "float32")).split(",")
+    precisions = args.precisions or (("float32", "bfloat16", "float16") if device.type == "cuda" else ("float32",))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"# {name}, torch {torch.__version__}, {args.frames} frames x {args.repeats} repeats per row", flush=True)
     print(f"{'model':>10} {'GFLOP/f':>8} {'precision':>10} {'batch':>6} {'frames/s':>10} {'TFLOP/s':>9} {'MFU':>7} "
           f"{'peak mem':>10}")
-    for preset_name in args.preset.split(","):
+    for preset_name in presets:
         torch.manual_seed(0)
         G = Generator(preset(preset_name).generator).eval().requires_grad_(False).to(device)
         gflop = flops_per_frame(G) / 1e9
@@ -100,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         for precision in precisions:
             G.set_precision(precision)
             precision = G.precision  # the library's name, whichever spelling was asked for (fp16, bf16...)
-            for batch in (int(b) for b in args.batch_sizes.split(",")):
+            for batch in args.batch_sizes:
                 row = f"{model:>10} {gflop:8.1f} {precision:>10} {batch:>6}"
                 try:
                     fps, peak = measure(G, batch, args.frames, args.chunk, device, args.repeats)

@@ -1,4 +1,5 @@
-"""The benchmark scripts run end to end on the CPU and print their figures (smallest sizes)."""
+"""The benchmark scripts run end to end on the CPU and print their figures (smallest sizes), and
+refuse bad arguments in one line before any work."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_module(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+def run_module(*args: str, check: bool = True):
+    result = subprocess.run([sys.executable, "-m", *args], check=False, cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    if not check:
+        return result
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -19,7 +25,7 @@ def run_module(*args: str) -> str:
 def test_render_benchmark_prints_one_row_per_model_and_batch():
     out = run_module("stylegan_v.benchmark", "--device", "cpu", "--preset", "tiny32,small64", "--batch-sizes", "1,2",
                      "--frames", "2", "--repeats", "1")
-    rows = re.findall(r"^\s+(\d+)x\d+\s+([\d.]+)\s+float32\s+(\d+)\s+([\d.]+)\s", out, flags=re.M)
+    rows = re.findall(r"^\s+(\d+)x\d+\s+([\d.]+)\s+float32\s+(\d+)\s+([\d.]+)\s", out, flags=re.MULTILINE)
     assert [(res, batch) for res, _, batch, _ in rows] == [("32", "1"), ("32", "2"), ("64", "1"), ("64", "2")], out
     assert all(float(gflop) > 0 and float(fps) > 0 for _, gflop, _, fps in rows), out
 
@@ -28,6 +34,37 @@ def test_training_benchmark_prints_one_row_per_precision():
     out = run_module("training.benchmark", "--preset", "tiny32", "--batch", "2", "--iters", "1", "--warmup", "1",
                      "--device", "cpu", "--threads", "1", "--precision", "fp32,bf16")
     assert float(re.search(r"([\d.]+) GFLOP per frame", out).group(1)) > 0, out
-    rows = re.findall(r"^\s+(fp32|bf16)\s+off\s+off\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s", out, flags=re.M)
-    assert [row[0] for row in rows] == ["fp32", "bf16"], out
+    # One vocabulary: the short spellings are read, the library's names are printed.
+    rows = re.findall(r"^\s+(\w+)\s+off\s+off\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s", out, flags=re.MULTILINE)
+    assert [row[0] for row in rows] == ["float32", "bfloat16"], out
     assert all(float(x) > 0 for row in rows for x in row[1:]), out
+
+
+def test_render_benchmark_on_cpu_defaults_to_256_only():
+    """1024x1024 on a CPU takes many minutes and ~10 GiB a row: it is opt-in there."""
+    out = run_module("stylegan_v.benchmark", "--device", "cpu", "--batch-sizes", "1", "--frames", "1",
+                     "--repeats", "1")
+    models = re.findall(r"^\s+(\d+x\d+)\s+[\d.]+\s+float32\s", out, flags=re.MULTILINE)
+    assert models == ["256x256"], out
+
+
+@pytest.mark.parametrize("args, message", [
+    (("stylegan_v.benchmark", "--batch-sizes", "0"), "argument --batch-sizes: '0': must be >= 1, got 0"),
+    (("stylegan_v.benchmark", "--batch-sizes", "1,x"), "argument --batch-sizes: 'x': invalid integer value"),
+    (("stylegan_v.benchmark", "--precisions", "fp8"), "argument --precisions: 'fp8': precision must be one of"),
+    (("stylegan_v.benchmark", "--preset", "tiny32,huge"), "argument --preset: 'huge': unknown preset 'huge'"),
+    (("stylegan_v.benchmark", "--frames", "0"), "argument --frames: must be >= 1, got 0"),
+    (("stylegan_v.benchmark", "--device", "cuda:4095"), "--device cuda:4095: this machine has"),
+    (("training.benchmark", "--preset", "tiny32", "--batch", "0"), "argument --batch: must be >= 1, got 0"),
+    (("training.benchmark", "--preset", "tiny32", "--precision", "fp8"), "argument --precision: 'fp8': precision"),
+    (("training.benchmark", "--preset", "tiny32", "--iters", "0"), "argument --iters: must be >= 1, got 0"),
+    (("training.benchmark", "--preset", "tiny32", "--p", "1.5"), "argument --p: must be in [0, 1], got 1.5"),
+    (("training.benchmark", "--preset", "nope"), "argument --preset: unknown preset 'nope'"),
+    (("training.benchmark",), "the following arguments are required: --preset"),
+])
+def test_bad_arguments_are_refused_in_one_line_before_any_work(args, message):
+    result = run_module(*args, check=False)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
+    assert result.stdout == ""  # no table header: nothing was built or measured

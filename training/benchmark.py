@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from stylegan_v.generator import parse_precision
+from stylegan_v import arguments as A
 from training.presets import TRAIN_PRESETS, train_preset
 
 
@@ -91,29 +91,36 @@ def measure(args, precision: str | None) -> dict:
     }
 
 
+def parser() -> A.Parser:
+    p = A.Parser(prog="python -m training.benchmark", description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", required=True, type=A.one_of(TRAIN_PRESETS.keys, "preset"),
+                   help="training preset: " + ", ".join(sorted(TRAIN_PRESETS)))
+    p.add_argument("--batch", type=A.integer(1), help="videos per iteration (default: the preset's)")
+    p.add_argument("--batch-gpu", type=A.integer(1), help="videos per forward pass (default: --batch)")
+    p.add_argument("--iters", type=A.integer(1), default=20, help="timed iterations")
+    p.add_argument("--warmup", type=A.integer(0), default=5, help="untimed iterations first (compile, cudnn "
+                                                                    "autotune)")
+    p.add_argument("--device", choices=("cuda", "cpu"), help="default: cuda when available")
+    p.add_argument("--precision", type=A.csv(A.precision), metavar="P[,P...]",
+                   help="comma-separated from float32, bfloat16, float16 (or fp32, bf16, fp16): one row each "
+                        "(default: the trainer's for the device, bfloat16 on CUDA, float32 on CPU)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the main passes (default: on for CUDA)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC activations (default: on for CUDA)")
+    p.add_argument("--aug", choices=("ada", "fixed", "none"), default="ada", help="augmentation mode")
+    p.add_argument("--p", type=A.probability, default=0.2, help="augmentation probability during the benchmark")
+    p.add_argument("--peak-tflops", type=A.positive, help="device peak for MFU when it is not recognised")
+    p.add_argument("--threads", type=A.integer(1), help="CPU threads (torch.set_num_threads; default: torch's)")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.benchmark", description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", required=True, choices=sorted(TRAIN_PRESETS))
-    p.add_argument("--batch", type=int, help="videos per iteration (default: preset)")
-    p.add_argument("--batch-gpu", type=int)
-    p.add_argument("--iters", type=int, default=20, help="timed iterations")
-    p.add_argument("--warmup", type=int, default=5, help="untimed iterations first (compile, cudnn autotune)")
-    p.add_argument("--device", choices=("cuda", "cpu"))
-    p.add_argument("--precision", help="comma-separated from float32, bfloat16, float16 (or fp32, bf16, fp16): "
-                                       "one row each (default: the trainer's default for the device)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--aug", choices=("ada", "fixed", "none"), default="ada")
-    p.add_argument("--p", type=float, default=0.2, help="augmentation probability during the benchmark")
-    p.add_argument("--peak-tflops", type=float)
-    p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
+    p = parser()
     args = p.parse_args(argv)
-    precisions = args.precision.split(",") if args.precision else [None]
-    for precision in filter(None, precisions):
-        try:
-            parse_precision(precision)
-        except ValueError as e:
-            p.error(f"--precision: {e}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: this machine has no CUDA device")
+    precisions = args.precision or (None,)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             header = True
         mfu = f"{100 * r['mfu']:5.1f}%" if r["mfu"] is not None else "   n/a"
         rt = trainer.runtime
-        print(f"{precision or trainer.precision:>9} {'on' if rt.compile else 'off':>7} "
+        print(f"{trainer.precision:>9} {'on' if rt.compile else 'off':>7} "
               f"{'on' if rt.channels_last else 'off':>7} {r['ms_per_iter']:9.1f} {r['sec_per_kimg']:9.3f} "
               f"{1 / r['sec_per_kimg']:8.4f} {r['tflops']:8.2f} {mfu:>6} {r['mem_gib']:7.2f}GiB"
               + ("" if r["cuda"] else " (RSS)"), flush=True)

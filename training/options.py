@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from stylegan_v import arguments as A
 from stylegan_v.config import ModelConfig
 from training.dataset import SAMPLING_MODES
 from training.presets import AUGMENT_MODES, TRAIN_PRESETS, TrainPreset, train_preset
@@ -46,18 +47,6 @@ def option(default=None, help: str | None = None, *, flag: str | None = None, re
 
 def _metrics_list(text: str) -> tuple[str, ...]:
     return tuple(m for m in text.split(",") if m)
-
-
-def _precision(text: str) -> str:
-    import argparse
-
-    from stylegan_v.generator import parse_precision
-
-    try:
-        parse_precision(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
 
 
 _NETWORKS = "it sets the networks"
@@ -90,13 +79,14 @@ class RunOptions:
                               why="it sets the data order and the random streams")
     batch: int | None = option(help="videos per iteration over all processes (default: preset)", type=int,
                                resume=KEEP, preset="batch")
-    batch_gpu: int | None = option(help="videos per forward pass per process (gradient accumulation)", type=int)
+    batch_gpu: int | None = option(help="videos per forward pass per process (gradient accumulation; default: the "
+                                          "whole per-process batch at once)", type=int)
     gamma: float | None = option(help="R1 weight (default: 0.0002 * resolution^2 / batch)", type=float,
                                  resume=KEEP, preset="r1_gamma")
     aug: str | None = option(help="augmentation mode (default: ada)", choices=AUGMENT_MODES, resume=KEEP,
                              preset="augment")
-    p: float | None = option(help="augmentation probability for --aug fixed (initial p for ada)", type=float,
-                             resume=KEEP, preset="augment_p")
+    p: float | None = option(help="augmentation probability for --aug fixed (initial p for ada; default: preset)",
+                             type=float, resume=KEEP, preset="augment_p")
     target: float | None = option(help="ADA target for E[sign(D(real))] (default 0.6)", type=float, resume=KEEP,
                                   preset="ada_target")
     mirror: bool | None = option(help="add x-flipped copies of the videos (default: preset, on)",
@@ -110,7 +100,7 @@ class RunOptions:
     device: str | None = option(help="default: cuda when available", choices=("cuda", "cpu"))
     precision: str | None = option(
         help="bfloat16 (bf16): autocast (default on CUDA); float16 (fp16): the original's fp16 top blocks; "
-             "float32 (fp32, default on CPU)", type=_precision)
+             "float32 (fp32, default on CPU)", type=A.precision, metavar="{float32,bfloat16,float16}")
     loss_scaling: bool = option(False, "dynamic loss scaling (with --precision fp16)", action="store_true")
     compile: bool | None = option(help="torch.compile the main G and D passes (default: on for CUDA; R1 stays "
                                        "eager)", action="boolean")
@@ -123,14 +113,15 @@ class RunOptions:
     sample_kimg: float | None = option(help="sample video every this many kimg (default: --snap; 0: never)",
                                        type=float)
     sample_videos: int | None = option(help="videos in the sample grid (default: 16, 4 at 1024x1024)", type=int)
-    sample_frames: int = option(64, type=int)
+    sample_frames: int = option(64, "frames of each sample video", type=int)
     metrics: tuple[str, ...] = option((), "comma-separated metrics, e.g. fvd2048_16f,fid50k_full (default: none)",
                                       parse=_metrics_list)
     metrics_kimg: float | None = option(help="evaluate every this many kimg (default: --snap)", type=float)
     metrics_num: int | None = option(help="fewer samples for a quick look (metric renamed, e.g. fvd256_16f)",
                                      type=int)
     peak_tflops: float | None = option(help="device peak for the MFU estimate when not auto-detected", type=float)
-    tensorboard: bool = option(True, flag="--no-tensorboard", action="store_false")
+    tensorboard: bool = option(True, "do not write TensorBoard logs (written by default when TensorBoard is "
+                                     "installed)", flag="--no-tensorboard", action="store_false")
     verify_replicas: bool = option(False, "check that all processes hold identical weights at the end",
                                    action="store_true")
     log_every_iter: bool = option(False, flag="")  # a status line after every iteration (tests)

@@ -19,15 +19,16 @@ Exit status: 0 done, 1 bad input, 3 stopped (e.g. a snapshot could not be writte
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
+from stylegan_v.arguments import Parser
 from training.options import OPTIONS, RunOptions, flag_of
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """One flag per RunOptions field that has one (see training.options)."""
-    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    """One flag per RunOptions field that has one (see training.options); usage errors are one line."""
+    p = Parser(prog="python -m training.train", description=__doc__)
     for f in OPTIONS:
         flag = flag_of(f)
         if not flag:
@@ -35,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         kwargs = dict(f.metadata["argparse"])
         if kwargs.get("action") == "boolean":
             kwargs["action"] = argparse.BooleanOptionalAction
-        if f.metadata["help"]:
-            kwargs["help"] = f.metadata["help"]
+        help_text = f.metadata["help"] or ""
+        if "default" not in help_text and f.default not in (None, dataclasses.MISSING, False, True, ()):
+            help_text = f"{help_text} (default: {f.default})".strip()  # the parser's own default is SUPPRESS
+        if help_text:
+            kwargs["help"] = help_text
         # Absent flags stay absent, so RunOptions' defaults apply (and None reaches the resolver).
         p.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, **kwargs)
     return p
