@@ -132,7 +132,11 @@ class SynthesisNetwork(nn.Module):
 
     def frames(self, ws: torch.Tensor, motion_v: torch.Tensor, force_fp32: bool = False,
                fused_modconv: bool | None = None) -> torch.Tensor:
-        """Per-frame synthesis: ws [N, num_ws, w_dim] and motion_v [N, v_dim] -> [N, C, H, W]."""
+        """Synthesis: ws [S, num_ws, w_dim] and motion_v [S*F, v_dim] -> [S*F, C, H, W].
+
+        Each w serves F consecutive frames (S = N: one w per frame; S = videos: the frames of a
+        video share its w, and each layer modulates its weights once per video).
+        """
         ws = ws.to(self.motion_encoder.conv[0].weight.dtype)  # float32 (float64 in the oracle)
         x = img = None
         w_idx = 0
@@ -152,7 +156,6 @@ class SynthesisNetwork(nn.Module):
         """
         if motion_v is None:
             motion_v, _ = self.motion_encoder(t, c, motion_z, max_t=max_t)
-        ws = ws.repeat_interleave(t.shape[1], dim=0)
         return self.frames(ws, motion_v, force_fp32=force_fp32, fused_modconv=fused_modconv)
 
 

@@ -179,11 +179,16 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
                      flip_weight: bool = True, fused: bool = True) -> torch.Tensor:
     """StyleGAN2 weight modulation/demodulation.
 
-    fused=True runs one grouped convolution with per-sample weights; otherwise the
-    activations are scaled before and after a shared convolution (same function,
-    different rounding; the original picks per block, see SynthesisBlock).
+    x [S*F, C, H, W] and styles [S, C]: each style serves F consecutive samples (the frames of
+    one video share its w), so the modulated weights are computed once per style, not per frame.
+    fused=True runs one convolution with per-style weights (grouped when S > 1); otherwise the
+    activations are scaled before and after a shared convolution (same function, different
+    rounding; the original picks per block, see SynthesisBlock).
     """
-    n = x.shape[0]
+    n = styles.shape[0]
+    per = x.shape[0] // n
+    if per * n != x.shape[0]:
+        raise ValueError(f"{x.shape[0]} samples cannot share {n} styles evenly")
     out_ch, in_ch, kh, kw = weight.shape
     if x.dtype == torch.float16 and demodulate:
         # fp16 range protection, computed in float32 like the original.
@@ -200,15 +205,18 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         w = w * dcoefs.reshape(n, -1, 1, 1, 1)
 
     if not fused:
-        x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+        x = x * styles.to(x.dtype).repeat_interleave(per, dim=0).reshape(n * per, -1, 1, 1)
         x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, padding=padding,
                             flip_weight=flip_weight)
         if demodulate:
-            x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+            x = x * dcoefs.to(x.dtype).repeat_interleave(per, dim=0).reshape(n * per, -1, 1, 1)
         return x
 
-    x = x.reshape(1, -1, *x.shape[2:])
-    w = w.reshape(-1, in_ch, kh, kw)
-    x = conv2d_resample(x, w.to(x.dtype), f=resample_filter, up=up, padding=padding, groups=n,
-                        flip_weight=flip_weight)
-    return x.reshape(n, -1, *x.shape[2:])
+    if n == 1:  # one weight for the whole batch: an ordinary convolution, in the activations' layout
+        return conv2d_resample(x, w[0].to(x.dtype), f=resample_filter, up=up, padding=padding,
+                               flip_weight=flip_weight)
+    # Styles as groups, the samples that share a style as the batch.
+    x = x.reshape(n, per, *x.shape[1:]).transpose(0, 1).reshape(per, n * in_ch, *x.shape[2:])
+    x = conv2d_resample(x, w.reshape(-1, in_ch, kh, kw).to(x.dtype), f=resample_filter, up=up, padding=padding,
+                        groups=n, flip_weight=flip_weight)
+    return x.reshape(per, n, out_ch, *x.shape[2:]).transpose(0, 1).reshape(n * per, out_ch, *x.shape[2:])

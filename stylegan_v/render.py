@@ -168,7 +168,7 @@ def render_chunks(G: Generator, ws: torch.Tensor | ContentSchedule, motion: Moti
         n = tc.shape[1]
         motion_v = motion_window(G, motion, tc, c)
         if isinstance(ws, torch.Tensor):
-            frame_ws = ws.to(device).expand(b, -1, -1).repeat_interleave(n, dim=0)
+            frame_ws = ws.to(device).expand(b, -1, -1)  # one w per video, shared by its n frames
         else:
             frame_ws = ws.ws_for(torch.arange(start, start + n)).to(device).expand(b, -1, -1, -1).flatten(0, 1)
         frames = G.synthesis.frames(frame_ws, motion_v)
