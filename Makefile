@@ -1,8 +1,13 @@
 # Two entry points, both work on a fresh machine (they install what they need first).
-#   make demo   render a video from the built-in demo model into out/demo.mp4
+#   make demo   render a video from the built-in demo model into out/demo.mp4: with .venv when
+#               `make test` has built it, else with a light environment of its own (.venv-demo:
+#               CPU-only torch and the renderer's requirements; see .ci/setup.sh)
 #   make test   build the test environment (venv, ComfyUI host, Chromium) and run every test,
 #               then the library and in-process node tests again under the oldest supported torch
 VENV ?= .venv
+DEMO_VENV ?= .venv-demo
+# The demo model is 32x32: a 3x3 grid of videos, each smoothly enlarged 4x (384x384 in all).
+DEMO_ARGS := --seed 1 --motion-seed 2 --fps 30 --seconds 6 --batch 9 --scale 4 --resize bicubic --out out/demo.mp4
 PY := $(VENV)/bin/python
 VENV_OLDEST ?= .venv-oldest
 # What a ComfyUI user's older torch must run: the library and the nodes (training needs a newer one).
@@ -19,8 +24,9 @@ host: setup
 	bash .ci/comfy_host.sh
 
 demo:
-	SKIP_METRICS=1 bash .ci/setup.sh
-	$(PY) -m stylegan_v render --seed 1 --motion-seed 2 --fps 30 --seconds 6 --batch 9 --scale 4 --out out/demo.mp4
+	@py=$$(VENV=$(VENV) DEMO_VENV=$(DEMO_VENV) bash .ci/setup.sh demo) && \
+	  echo "$$py -m stylegan_v render $(DEMO_ARGS)" && \
+	  $$py -m stylegan_v render $(DEMO_ARGS)
 
 test: host
 	$(PY) -m pytest -q

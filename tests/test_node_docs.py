@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from host.harness import require_host
 
 pytestmark = pytest.mark.host
