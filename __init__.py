@@ -24,7 +24,8 @@ def _make_library_importable() -> None:
 _make_library_importable()
 
 
-# Served at /extensions/<pack folder>/: the per-node help pages in docs/ (no JavaScript).
+# Served at /extensions/<pack folder>/: the per-node help pages in docs/, and js/, which the frontend
+# loads: colours for our socket types (looks only; the nodes work the same without it).
 WEB_DIRECTORY = "./nodes/web"
 
 
