@@ -25,7 +25,8 @@ _make_library_importable()
 
 
 # Served at /extensions/<pack folder>/: the per-node help pages in docs/, and js/, which the frontend
-# loads: colours for our socket types (looks only; the nodes work the same without it).
+# loads: colours for our socket types and the inputs' display names as labels (looks only; the nodes
+# work the same without it).
 WEB_DIRECTORY = "./nodes/web"
 
 

@@ -1,23 +1,120 @@
-"""Regenerates workflows/*.json (UI format) and their .jpg thumbnails from the prompts below.
+"""The example workflows in workflows/: their prompts and layouts, and the steps that write them.
 
-The real frontend does the conversion (API prompt -> graph -> UI workflow), so the files are
-exactly what ComfyUI would save. Needs the host (`bash .ci/comfy_host.sh`):
+Each example is an API prompt plus a `Layout`: columns left to right in the order data flows,
+each a stack of named groups (one step of `STEPS`: Model, Content, Motion, Time, Render, Save)
+and markdown notes. The real frontend converts the prompt to a UI workflow, lays it out,
+fits the saved view to a 1280x800 window (below the top bar, right of the side bar) and
+refuses a layout where a wire runs right to left or behind a node (tests/host/ui/export.mjs).
+The thumbnails are frames of what each workflow renders with the bundled demo model. With the
+host built (`bash .ci/comfy_host.sh`):
 
-    .venv/bin/python -m tests.host.make_workflows
+    .venv/bin/python -m tests.host.make_workflows                # workflow files and thumbnails
+    .venv/bin/python -m tests.host.make_workflows --thumbnails   # thumbnails only (after a new demo model)
+    .venv/bin/python -m tests.host.make_workflows --screenshots  # the README's screenshots
+
+Other example sets (tests/host/editing_workflows.py) use the same pieces: `Layout`, `Column`,
+`Group`, `Note`, `note_text`, and `export` / `write_thumbnails` for their own WORKFLOWS.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
+import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .harness import REPO_ROOT, ComfyServer, find_host
 from .models import BUNDLED_DEMO, DEMO_CHECKPOINT, make_checkpoint
 
 WORKFLOWS_DIR = REPO_ROOT / "workflows"
+SCREENSHOTS_DIR = WORKFLOWS_DIR / "screenshots"
+UI_DIR = REPO_ROOT / "tests" / "host" / "ui"
+PACK = "stylegan-v"  # the Templates browser's entry: the pack's folder name
+FIT_VIEWPORT = (1280, 800)  # the smallest window the saved views are fitted to
+VIEWPORTS = ((1600, 1000), (1280, 800))  # the windows every workflow must open whole in
+
+# The steps a workflow's groups are named after, in the order data flows, with their colours
+# (litegraph's group palette: blue, pale blue, cyan, green, yellow, brown).
+STEPS = {"Model": "#3f789e", "Content": "#a1309b", "Motion": "#3f8f8f", "Time": "#5a5aa8", "Render": "#8a8a3f",
+         "Save": "#b06634"}
+NOTE_TYPES = ("MarkdownNote",)  # frontend-only nodes: in the UI workflow, never in the prompt
+
+
+@dataclass(frozen=True)
+class Group:
+    """One step of the workflow: a titled box around nodes stacked top to bottom."""
+
+    step: str
+    nodes: tuple[str, ...]
+
+    def __post_init__(self):
+        if self.step not in STEPS:
+            raise ValueError(f"group '{self.step}' is not a step; use one of {', '.join(STEPS)}")
+
+    def to_json(self, resolution: int) -> dict:
+        return {"step": self.step, "nodes": list(self.nodes), "color": STEPS[self.step]}
+
+
+@dataclass(frozen=True)
+class Note:
+    """A workflow's markdown note (`note_text`): what it makes and what to change first."""
+
+    heading: str
+    change_first: str
+    height: int = 250
+    title: str = "Start here"
+
+    def to_json(self, resolution: int) -> dict:
+        return {"note": note_text(self.heading, self.change_first, resolution), "height": self.height,
+                "title": self.title}
+
+
+@dataclass(frozen=True)
+class Column:
+    """Blocks stacked from `top` down, `width` graph pixels wide. A column that starts lower
+    leaves room above it for wires that pass to a later column."""
+
+    blocks: tuple[Group | Note, ...]
+    width: int = 260
+    top: int = 0
+
+
+@dataclass(frozen=True)
+class Layout:
+    columns: tuple[Column, ...]
+    spacing: dict = field(default_factory=lambda: {"pad": 10, "node_gap": 8, "block_gap": 24, "column_gap": 56,
+                                                   "group_font": 20})
+
+    def to_json(self, resolution: int) -> dict:
+        """What export.mjs lays out; `resolution` is the demo model's, for the notes."""
+        return {"columns": [{"width": c.width, "top": c.top, "blocks": [b.to_json(resolution) for b in c.blocks]}
+                            for c in self.columns],
+                "spacing": dict(self.spacing), "fit": {"margin": 16, "maxScale": 1.0, "minScale": 0.62}}
+
+    def node_ids(self) -> list[str]:
+        return [n for c in self.columns for b in c.blocks if isinstance(b, Group) for n in b.nodes]
+
+
+def demo_resolution() -> int:
+    """Frame size of the bundled demo model (it may be replaced by a bigger one)."""
+    from stylegan_v import checkpoint
+
+    if not BUNDLED_DEMO.is_file():
+        return 32  # make_checkpoint's tiny32 stands in for it
+    return checkpoint.read_config(BUNDLED_DEMO)[0].generator.resolution
+
+
+def note_text(title: str, change_first: str, size: int) -> str:
+    """A workflow's note: what it does, what to change first, and that the model is a demo."""
+    return (f"## {title}\n\n**Change first:** {change_first}\n\n"
+            f"The bundled `{DEMO_CHECKPOINT}` is a **small {size}×{size} demo model**, so the video is tiny "
+            f"and soft. Put real checkpoints (`.safetensors` or original `.pkl`) in `ComfyUI/models/stylegan_v/` "
+            "and pick them in **Load StyleGAN-V Model**.")
 
 
 def latents(content_seed: int, motion_seed: int, batch: int) -> dict:
@@ -44,17 +141,28 @@ def render(class_type: str, grid_columns: int, **extra) -> dict:
                        "chunk_size": 16, "grid_columns": grid_columns, **extra}}
 
 
-# (x, y[, width]) per node id; left to right in the order data flows.
-LAYOUT_LATENTS = {"1": (40, 260, 320), "2": (420, 40, 320), "3": (420, 270, 320), "4": (420, 440, 320)}
+def save_video(prefix: str, source: str = "5") -> dict:
+    # Render's video output goes straight into the core saver: the mp4 path needs no Create Video.
+    return {"class_type": "SaveVideo", "inputs": {"video": [source, 2], "filename_prefix": prefix, "format": "mp4",
+                                                  "codec": "h264"}}
+
+
+def latents_layout(note: Note, *later: Column, time: tuple[str, ...] = ("4",)) -> Layout:
+    """Model and note | Content, Motion, Time | the later columns (Render first, top-aligned with
+    Load Model, so the model wire passes above the second column)."""
+    return Layout((Column((Group("Model", ("1",)), note), width=250),
+                   Column((Group("Content", ("2",)), Group("Motion", ("3",)), Group("Time", time)), top=84),
+                   *later))
+
 
 WORKFLOWS = {
-    # Render -> core CreateVideo -> core SaveVideo.
+    # Render -> core Save Video.
     "stylegan_v_basic_video": (
         {**latents(42, 7, 1), "4": timeline(25.0, 4.0), "5": render("StyleGANV_Render", 0),
-         "6": {"class_type": "CreateVideo", "inputs": {"images": ["5", 0], "fps": ["5", 1]}},
-         "7": {"class_type": "SaveVideo", "inputs": {"video": ["6", 0], "filename_prefix": "stylegan_v/basic",
-                                                     "format": "mp4", "codec": "h264"}}},
-        {**LAYOUT_LATENTS, "5": (800, 200, 300), "6": (1160, 200, 260), "7": (1480, 200, 360)},
+         "7": save_video("stylegan_v/basic")},
+        latents_layout(Note("Basic video", "the **seed** of Sample Content (what the video shows) and of "
+                            "Sample Motion (how it moves); then fps and duration in Timeline."),
+                       Column((Group("Render", ("5",)),), width=250), Column((Group("Save", ("7",)),), width=300)),
     ),
     # Four videos tiled 2x2 -> core image scaling -> core animated WEBP.
     "stylegan_v_upscale_webp": (
@@ -64,36 +172,161 @@ WORKFLOWS = {
          "7": {"class_type": "SaveAnimatedWEBP",
                "inputs": {"images": ["6", 0], "filename_prefix": "stylegan_v/upscaled", "fps": ["5", 1],
                           "lossless": False, "quality": 85, "method": "default"}}},
-        {**LAYOUT_LATENTS, "5": (800, 200, 300), "6": (1160, 200, 300), "7": (1520, 200, 380)},
+        latents_layout(Note("Upscaled WEBP", "**batch_size** in Sample Content and Sample Motion (4 "
+                            "videos, tiled 2 wide by grid_columns in Render), and **scale_by**."),
+                       Column((Group("Render", ("5",)),), width=250),
+                       # Lower than the others: Render's fps wire passes above it to the saver.
+                       Column((Group("Render", ("6",)),), width=250, top=200),
+                       Column((Group("Save", ("7",)),), width=280)),
     ),
     # Ten minutes straight into an mp4: memory does not grow with the length.
     "stylegan_v_long_video_to_file": (
         {**latents(3, 4, 1), "4": timeline(30.0, 600.0),
          "5": render("StyleGANV_RenderToFile", 0, crf=20, filename_prefix="stylegan_v/long")},
-        {**LAYOUT_LATENTS, "5": (800, 200, 380)},
+        latents_layout(Note("Long video to file", "**duration** in Timeline (600 s is ten minutes); "
+                            "Render to File streams it to disk, so memory does not grow with it."),
+                       Column((Group("Save", ("5",)),), width=300)),
     ),
 }
 
 
-def main() -> int:
+# -- writing the files ------------------------------------------------------------------------
+
+def demo_server(host, tmp: Path) -> ComfyServer:
+    server = ComfyServer(host, tmp)
+    server.models_dir.mkdir(parents=True, exist_ok=True)
+    if not BUNDLED_DEMO.is_file():  # the pack lists its demo model itself when it ships
+        make_checkpoint(server.models_dir / DEMO_CHECKPOINT)
+    return server
+
+
+def export(server: ComfyServer, workflows: dict, tmp: Path) -> None:
+    """Writes workflows/<name>.json for each (prompt, Layout) through the real frontend."""
+    size = demo_resolution()
+    items = [{"name": name, "prompt": prompt, "layout": layout.to_json(size),
+              "out_json": str(WORKFLOWS_DIR / f"{name}.json")} for name, (prompt, layout) in workflows.items()]
+    job = tmp / "export.json"
+    job.write_text(json.dumps({"url": server.url, "chromium": str(server.host.chromium),
+                               "viewport": list(FIT_VIEWPORT), "items": items}))
+    WORKFLOWS_DIR.mkdir(exist_ok=True)
+    subprocess.run([server.host.node, str(UI_DIR / "export.mjs"), str(job)], check=True)
+
+
+THUMBNAIL_SECONDS = 4.0  # a thumbnail needs a few seconds of a workflow, not its ten minutes
+THUMBNAIL_SIZE = 512
+
+
+def thumbnail_prompt(prompt: dict) -> dict:
+    short = json.loads(json.dumps(prompt))
+    for node in short.values():
+        inputs = node["inputs"]
+        if inputs.get("unit") == "seconds" and inputs.get("duration", 0) > THUMBNAIL_SECONDS:
+            inputs["duration"] = THUMBNAIL_SECONDS
+    return short
+
+
+def output_frames(path: Path) -> list:
+    """The frames of a rendered mp4 or animated WEBP, as PIL images."""
+    from PIL import Image, ImageSequence
+
+    if path.suffix == ".mp4":
+        import av
+
+        with av.open(str(path)) as container:
+            return [f.to_image() for f in container.decode(container.streams.video[0])]
+    with Image.open(path) as im:
+        return [frame.convert("RGB") for frame in ImageSequence.Iterator(im)]
+
+
+def thumbnail(frames: list):
+    """Four moments of the video (1/8, 3/8, 5/8 and 7/8 of the way), 2x2, enlarged smoothly."""
+    from PIL import Image
+
+    picks = [frames[min(len(frames) - 1, math.floor(len(frames) * (2 * i + 1) / 8))] for i in range(4)]
+    w, h = picks[0].size
+    gap = max(1, w // 32)
+    sheet = Image.new("RGB", (2 * w + gap, 2 * h + gap), (24, 24, 24))
+    for i, frame in enumerate(picks):
+        sheet.paste(frame, ((i % 2) * (w + gap), (i // 2) * (h + gap)))
+    scale = THUMBNAIL_SIZE / max(sheet.size)
+    return sheet.resize((round(sheet.width * scale), round(sheet.height * scale)), Image.Resampling.BICUBIC)
+
+
+def write_thumbnails(server: ComfyServer, workflows: dict) -> None:
+    """workflows/<name>.jpg: frames of what each workflow renders (its first seconds)."""
+    for name, (prompt, _) in workflows.items():
+        entry = server.run(thumbnail_prompt(prompt), timeout=900)
+        if entry["status"]["status_str"] != "success":
+            raise RuntimeError(f"{name} failed to render its thumbnail:\n{server.log_tail()}")
+        files = [item for out in entry["outputs"].values() for item in out.get("images", [])
+                 if item.get("type") == "output"]
+        thumbnail(output_frames(server.output_file(files[0]))).save(WORKFLOWS_DIR / f"{name}.jpg", quality=90)
+        print("wrote", WORKFLOWS_DIR / f"{name}.jpg")
+
+
+SOCKET_TYPES = ("STYLEGAN_V_MODEL", "STYLEGAN_V_CONTENT", "STYLEGAN_V_MOTION", "STYLEGAN_V_TIMELINE")
+
+
+def run_views(server: ComfyServer, tmp: Path, files: list[Path], *, viewports=VIEWPORTS, templates: bool = True,
+              run: list[str] = (), old_workflow: Path | None = None, without_script: bool = False) -> dict:
+    """What tests/host/ui/views.mjs reports on opening `files` in the real frontend."""
+    shots = tmp / "shots"
+    shots.mkdir(exist_ok=True)
+    job = {"url": server.url, "chromium": str(server.host.chromium), "pack": PACK, "shots": str(shots),
+           "workflows": [str(f) for f in files], "viewports": [list(v) for v in viewports], "templates": templates,
+           "run": list(run), "colour_types": list(SOCKET_TYPES), "old_workflow": old_workflow and str(old_workflow),
+           "without_script": without_script}
+    (tmp / "views.json").write_text(json.dumps(job))
+    done = subprocess.run([server.host.node, str(UI_DIR / "views.mjs"), str(tmp / "views.json")], check=False,
+                          capture_output=True, text=True, timeout=1800)
+    if done.returncode:
+        raise RuntimeError(f"views.mjs failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def write_screenshots(server: ComfyServer, tmp: Path) -> None:
+    """The README's screenshots: the basic workflow as it opens at 1600x1000, and after Run."""
+    report = run_views(server, tmp, [WORKFLOWS_DIR / "stylegan_v_basic_video.json"], viewports=(VIEWPORTS[0],),
+                       templates=False, run=["stylegan_v_basic_video"])
+    SCREENSHOTS_DIR.mkdir(exist_ok=True)
+    for shot, target in (("opened", "basic_video.png"), ("output", "basic_video_output.png")):
+        shutil.copyfile(report["workflows"][0]["shots"][shot], SCREENSHOTS_DIR / target)
+        print("wrote", SCREENSHOTS_DIR / target)
+
+
+def all_workflows() -> dict:
+    from .editing_workflows import WORKFLOWS as EDITING
+
+    return {**WORKFLOWS, **EDITING}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--thumbnails", action="store_true", help="only render the thumbnails")
+    parser.add_argument("--screenshots", action="store_true", help="only take the README's screenshots")
+    parser.add_argument("--no-thumbnails", action="store_true", help="only write the workflow files")
+    parser.add_argument("names", nargs="*", help="only these workflows (default: all)")
+    args = parser.parse_args(argv)
     host = find_host()
     if host is None or host.chromium is None:
         print("build the host first: bash .ci/comfy_host.sh", file=sys.stderr)
         return 1
+    workflows = all_workflows()
+    unknown = sorted(set(args.names) - set(workflows))
+    if unknown:
+        print(f"no such workflow: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    workflows = {k: v for k, v in workflows.items() if not args.names or k in args.names}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        server = ComfyServer(host, tmp)
-        server.models_dir.mkdir(parents=True, exist_ok=True)
-        if not BUNDLED_DEMO.is_file():  # the pack lists its demo model itself when it ships
-            make_checkpoint(server.models_dir / DEMO_CHECKPOINT)
-        with server:
-            items = [{"name": name, "prompt": prompt, "layout": {k: list(v) for k, v in layout.items()},
-                      "out_json": str(WORKFLOWS_DIR / f"{name}.json"), "out_jpg": str(WORKFLOWS_DIR / f"{name}.jpg")}
-                     for name, (prompt, layout) in WORKFLOWS.items()]
-            job = tmp / "job.json"
-            job.write_text(json.dumps({"url": server.url, "chromium": str(host.chromium), "items": items}))
-            WORKFLOWS_DIR.mkdir(exist_ok=True)
-            subprocess.run([host.node, str(REPO_ROOT / "tests/host/ui/export.mjs"), str(job)], check=True)
+        with demo_server(host, tmp) as server:
+            if args.screenshots:
+                write_screenshots(server, tmp)
+                return 0
+            if not args.thumbnails:
+                export(server, workflows, tmp)
+            if not args.no_thumbnails:
+                write_thumbnails(server, workflows)
     return 0
 
 

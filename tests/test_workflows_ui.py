@@ -1,0 +1,194 @@
+"""The example workflows as a user first sees them, in the real ComfyUI 0.3.75 frontend.
+
+One server with the bundled demo model, one browser run (tests/host/ui/views.mjs) at 1600x1000
+and 1280x800: every workflow opens from its file and from the Templates browser with every node
+and group on visible canvas (not under the top bar, side bar, run bar or minimap) at a scale
+where the canvas draws text; wires run left to right and never behind a node; the pack's socket
+types have their own colours (through a theme switch) and the pack runs with its script blocked;
+a workflow saved before the labels changed still validates. The files themselves are checked
+for named groups, a note, and thumbnails that are frames of what the workflow renders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+
+import numpy as np
+import pytest
+from host.harness import REPO_ROOT, require_host
+from host.make_workflows import (
+    NOTE_TYPES,
+    SOCKET_TYPES,
+    STEPS,
+    VIEWPORTS,
+    WORKFLOWS_DIR,
+    all_workflows,
+    demo_resolution,
+    demo_server,
+    output_frames,
+    run_views,
+    thumbnail,
+    thumbnail_prompt,
+)
+from PIL import Image
+
+pytestmark = pytest.mark.host
+
+WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.json"))
+OURS = sorted(p.stem for p in WORKFLOW_FILES if p.stem in all_workflows())
+# The basic workflow as committed before its labels, layout and Save path changed.
+OLD_COMMIT, OLD_PATH = "b46c811", "workflows/stylegan_v_basic_video.json"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    host = require_host()
+    assert host.chromium is not None, "the host was built without Chromium (SKIP_UI=1)"
+    with demo_server(host, tmp_path_factory.mktemp("comfy_views")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def report(server, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("views")
+    old = tmp / "old_basic_video.json"
+    shown = subprocess.run(["git", "-C", str(REPO_ROOT), "show", f"{OLD_COMMIT}:{OLD_PATH}"], check=False,
+                           capture_output=True, text=True)
+    assert shown.returncode == 0, f"the old workflow needs the git history ({OLD_COMMIT}): {shown.stderr}"
+    old.write_text(shown.stdout)
+    return run_views(server, tmp, WORKFLOW_FILES, run=["stylegan_v_basic_video"], old_workflow=old,
+                     without_script=True)
+
+
+def views(report, source):
+    return {(v["name"], tuple(v["viewport"])): v for v in report["views"] if v["source"] == source}
+
+
+@pytest.mark.parametrize("source", ["file", "templates"])
+def test_every_workflow_opens_whole_and_readable(report, source):
+    seen = views(report, source)
+    assert sorted(seen) == sorted((p.stem, v) for p in WORKFLOW_FILES for v in VIEWPORTS)
+    for (name, viewport), view in seen.items():
+        assert view.get("found", True), f"{name}: no card in the Templates browser"
+        assert view["hidden"] == [], (name, viewport, view["hidden"])
+        assert not view["low_quality"], f"{name} at {viewport}: scale {view['scale']:.2f} draws no text"
+
+
+def test_wires_run_left_to_right_and_never_behind_a_node(report):
+    for view in report["views"]:
+        if view["source"] == "file":
+            assert view["wiring"] == [], (view["name"], view["wiring"])
+
+
+def test_the_saved_view_is_what_opens(report):
+    for (name, viewport), view in views(report, "file").items():
+        saved = json.loads((WORKFLOWS_DIR / f"{name}.json").read_text())["extra"]["ds"]
+        assert math.isclose(view["scale"], saved["scale"], rel_tol=1e-6), (name, viewport)
+
+
+def test_the_basic_workflow_runs_from_the_page_and_shows_its_video(report):
+    (basic,) = [w for w in report["workflows"] if w["name"] == "stylegan_v_basic_video"]
+    assert basic["status"] == "success" and basic["videos_shown"] >= 1, basic
+
+
+def lab(colour: str) -> np.ndarray:
+    """CIE L*a*b* (D65) of a #rgb or #rrggbb colour."""
+    h = colour.lstrip("#")
+    h = "".join(c * 2 for c in h) if len(h) == 3 else h
+    rgb = np.array([int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)])
+    linear = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    xyz /= np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+JND = 20.0  # CIE76 distance that reads as a different colour at a glance (2.3 is barely noticeable)
+
+
+def test_socket_types_have_their_own_colours(report):
+    colours = report["colours"]
+    ours = {t: c["wire"] for t, c in colours["ours"].items()}
+    assert sorted(ours) == sorted(SOCKET_TYPES)
+    for state in (colours["ours"], colours["after_theme"]):
+        for t in SOCKET_TYPES:
+            assert state[t]["wire"] == state[t]["connected"] == state[t]["disconnected"] == ours[t], (t, state[t])
+    others = {name: c for name, c in colours["core"].items() if name not in SOCKET_TYPES}
+    others.update({f"default {k}": v for k, v in colours["defaults"].items()})
+    for t, c in ours.items():
+        for u, d in ours.items():
+            assert t == u or np.linalg.norm(lab(c) - lab(d)) > JND, (t, u)
+        for name, d in others.items():
+            assert np.linalg.norm(lab(c) - lab(d)) > JND, (t, c, name, d)
+
+
+def test_widgets_show_their_display_names(server, report):
+    info = server.get("/object_info")
+    shown = 0
+    for node_id, labels in report["labels"].items():
+        inputs = {**info[node_id]["input"]["required"], **info[node_id]["input"].get("optional", {})}
+        for widget, label in labels.items():
+            if widget in inputs:
+                assert label == inputs[widget][1].get("display_name", widget), (node_id, widget, label)
+                shown += label != widget
+    assert shown >= 5  # truncation_psi, class_index and the keyframe inputs have names of their own
+
+
+def test_the_pack_runs_with_its_script_blocked(report):
+    blocked = report["without_script"]
+    assert blocked["status"] == "success", blocked
+    # Without the script the types fall back to the frontend's defaults: the check above can tell.
+    assert all(c["wire"] != report["colours"]["ours"][t]["wire"] for t, c in blocked["colours"].items())
+
+
+def test_a_workflow_saved_before_the_label_changes_still_validates(report):
+    old = report["old_workflow"]
+    assert old["status"] == 200 and old["body"]["node_errors"] == {}, old["body"]
+    saved = json.loads(subprocess.run(["git", "-C", str(REPO_ROOT), "show", f"{OLD_COMMIT}:{OLD_PATH}"],
+                                      capture_output=True, text=True, check=True).stdout)
+    content = next(n for n in saved["nodes"] if n["type"] == "StyleGANV_SampleContent")
+    sent = next(n for n in old["prompt"].values() if n["class_type"] == "StyleGANV_SampleContent")["inputs"]
+    # Widgets are matched by position: the saved values land on the same inputs.
+    assert [sent["seed"], sent["batch_size"], sent["truncation_psi"], sent["class_index"]] == \
+        [content["widgets_values"][0], *content["widgets_values"][2:5]]
+
+
+# -- the files --------------------------------------------------------------------------------
+
+def inside(box, outer) -> bool:
+    return outer[0] <= box[0] and outer[1] <= box[1] and box[0] + box[2] <= outer[0] + outer[2] \
+        and box[1] + box[3] <= outer[1] + outer[3]
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_workflow_has_named_steps_and_a_note(name):
+    workflow = json.loads((WORKFLOWS_DIR / f"{name}.json").read_text())
+    groups = workflow["groups"]
+    assert groups and all(g["title"] in STEPS for g in groups), [g["title"] for g in groups]
+    notes = [n for n in workflow["nodes"] if n["type"] in NOTE_TYPES]
+    assert len(notes) == 1, name
+    text = notes[0]["widgets_values"][0]
+    size = demo_resolution()
+    assert "Change first" in text and f"{size}×{size} demo" in text and "models/stylegan_v" in text, text
+    for node in workflow["nodes"]:
+        if node["type"] in NOTE_TYPES:
+            continue
+        box = [node["pos"][0], node["pos"][1] - 30, node["size"][0], node["size"][1] + 30]
+        assert sum(inside(box, g["bounding"]) for g in groups) == 1, (name, node["type"])
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_thumbnail_is_frames_of_what_the_workflow_renders(server, name):
+    prompt = all_workflows()[name][0]
+    entry = server.run(thumbnail_prompt(prompt), timeout=600)
+    assert entry["status"]["status_str"] == "success", server.log_tail()
+    (item, *_) = [i for out in entry["outputs"].values() for i in out.get("images", []) if i.get("type") == "output"]
+    fresh = np.asarray(thumbnail(output_frames(server.output_file(item))), dtype=np.float64)
+    with Image.open(WORKFLOWS_DIR / f"{name}.jpg") as im:
+        stored = np.asarray(im.convert("RGB"), dtype=np.float64)
+    assert stored.shape == fresh.shape, "rerun: .venv/bin/python -m tests.host.make_workflows --thumbnails"
+    # JPEG at quality 90 moves smooth pixels by a few levels; another picture differs by tens.
+    assert np.abs(stored - fresh).mean() < 4.0, \
+        f"{name}.jpg is not what the workflow renders now; rerun make_workflows --thumbnails"
