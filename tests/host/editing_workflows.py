@@ -94,7 +94,7 @@ WORKFLOWS = {
                                                       "carries on.")), width=250),
                 # Timeline first: its wire to Render passes above the third column.
                 Column((Group("Time", ("4",)), Group("Content", ("2", "8"))), top=84),
-                Column((Group("Content", ("9",)), Group("Motion", ("3",))), top=200),
+                Column((Group("Content", ("9",)), Group("Motion", ("3",))), width=300, top=200),  # keyframes label
                 Column((Group("Render", ("5",)),), width=250),
                 Column((Group("Save", ("7",)),), width=280))),
     ),
