@@ -27,7 +27,13 @@ leaves the continuation's codes undefined, and in a like-for-like trial on a gen
 per-frame change was 0.40-0.48 of the target's with codes against 0.70 with noise, at the
 same PSNR (29.0 dB). Neighbouring frames are drawn in pairs and their differences get a
 loss term of their own (motion_weight), because pixel errors are dominated by what the
-frames share, which is how a fit ends up with near-identical frames.
+frames share, which is how a fit ends up with near-identical frames. And a search started
+from one random noise settles on a timid average motion when its phases start wrong, so
+`project_video` first gives every frame a free motion vector (no phases to get wrong), then
+fits the noise to those vectors through the motion network alone from several seeds at once,
+and only then fits content and noise together. On two generated clips (150 steps, weight 3)
+the fit's per-frame change went from 0.43 and 0.79 of the target's without that first stage
+to 0.95 and 0.80 with it, at 25.2-30.4 dB either way.
 
 Loss: mean squared pixel error plus a perceptual distance (see `perceptual`) whose weights
 are on the machine already: the FID Inception network of the metrics extra, or the

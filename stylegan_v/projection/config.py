@@ -25,7 +25,10 @@ class ProjectionConfig:
     next to the pixel loss (mean squared error on [-1, 1] pixels). perceptual_resolution: the size
     images are resized to for Inception (0: the model's resolution clamped to 128..299).
     motion_lr_scale: motion noise learning rate relative to learning_rate. noise_reg: weight of
-    the motion noise's prior (its squared norm per value, i.e. a standard normal). frames_per_step:
+    the motion noise's prior (its squared norm per value, i.e. a standard normal). motion_weight:
+    weight of the loss on the differences between neighbouring frames of a clip. motion_warmup:
+    the fraction of a clip's steps spent with a free motion vector per frame, before the motion
+    noise is fitted to those from motion_restarts seeds (see project_video). frames_per_step:
     frames of a clip evaluated per step (0: all), drawn afresh each step. seed: every random
     choice (the initial tail of the motion, the frames drawn, the w noise). precision: float32,
     or bfloat16 autocast for the synthesis network.
@@ -41,7 +44,9 @@ class ProjectionConfig:
     perceptual_resolution: int = 0
     motion_lr_scale: float = 3.0
     noise_reg: float = 0.001
-    motion_weight: float = 1.0
+    motion_weight: float = 3.0
+    motion_warmup: float = 0.4
+    motion_restarts: int = 8
     frames_per_step: int = 8
     seed: int = 0
     precision: str = "float32"
@@ -66,6 +71,10 @@ class ProjectionConfig:
         if not isinstance(self.perceptual_resolution, int) or not (self.perceptual_resolution == 0
                                                                    or 32 <= self.perceptual_resolution <= 512):
             raise ValueError(f"perceptual_resolution must be 0 (auto) or 32..512, got {self.perceptual_resolution!r}")
+        if not (isinstance(self.motion_warmup, (int, float)) and 0 <= self.motion_warmup <= 1):
+            raise ValueError(f"motion_warmup must be a fraction in [0, 1], got {self.motion_warmup!r}")
+        if not isinstance(self.motion_restarts, int) or not 1 <= self.motion_restarts <= 256:
+            raise ValueError(f"motion_restarts must be an integer in 1..256, got {self.motion_restarts!r}")
         if not isinstance(self.frames_per_step, int) or not 0 <= self.frames_per_step <= 1024:
             raise ValueError(f"frames_per_step must be 0 (all) or 1..1024, got {self.frames_per_step!r}")
         if not isinstance(self.seed, int) or self.seed < 0:

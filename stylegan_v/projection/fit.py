@@ -21,6 +21,7 @@ from .quality import psnr
 W_STAT_SAMPLES = 1024
 W_STAT_SEED = 0x5EED
 RAMP_UP, RAMP_DOWN, W_NOISE_END = 0.05, 0.25, 0.75
+NOISE_FIT_STEPS, NOISE_FIT_LR = 200, 0.1  # stage 2 of project_video: the motion network alone, cheap
 
 
 class ProjectionInterrupted(Exception):
@@ -242,6 +243,12 @@ def project_video(G: Generator, clip: torch.Tensor, fps: float, *, c: torch.Tens
     Frame k is matched at model time k * dataset_fps / fps. The motion noise that these
     times' codes read is fitted; later noise comes from the seed `config.seed`, so the
     result renders past the clip's end like any other motion.
+
+    Three stages. (1) For the first `motion_warmup` of the steps each frame gets a free motion
+    vector, fitted with the content: this has no phases to get wrong, so it captures how the clip
+    moves where a search over the noise would settle on a timid average motion. (2) The motion
+    noise is fitted to those vectors through the motion network alone (cheap, no synthesis), from
+    `motion_restarts` seeds at once, keeping the best. (3) Content and noise are fitted together.
     """
     device = _device(G)
     clip = _check_frames(G, clip, "the clip").to(device)
@@ -259,44 +266,92 @@ def project_video(G: Generator, clip: torch.Tensor, fps: float, *, c: torch.Tens
         target_features = distance.target_features(clip) if distance is not None else None
     content = _Content(G, config, c, 1)
     length = clip_noise_length(G, t)
-    noise = MotionSeed(config.seed).noise(0, length, enc.z_dim).to(device).requires_grad_(True)
-    optimiser = torch.optim.Adam([
-        {"params": [content.delta], "scale": 1.0},
-        {"params": [noise], "scale": config.motion_lr_scale},
-    ], lr=config.learning_rate, betas=(0.9, 0.999))
+    t_device = t.to(device)
+    noise = MotionSeed(config.seed).noise(0, length, enc.z_dim).to(device)
+    with torch.no_grad():
+        free = enc.motion_vectors(enc.codes(noise, labels), t_device.unsqueeze(0), check_range=False).float()
+    v_spread = float(free.std()) or 1.0
+    free = free.clone().requires_grad_(True)
+    noise.requires_grad_(True)
+    warm = round(config.motion_warmup * config.steps) if frames_total > 2 else 0
     rng = torch.Generator().manual_seed(config.seed)
     per_step = 2 * (frames_total - 1) if not config.frames_per_step else config.frames_per_step
-    t_device = t.to(device)
     losses: list[float] = []
+    optimiser = torch.optim.Adam([{"params": [content.delta], "scale": 1.0},
+                                  {"params": [free], "scale": v_spread}], lr=config.learning_rate)
     for step in range(config.steps):
+        if step == warm:
+            if warm:
+                noise = _noise_for(G, free.detach(), t_device, labels, length, config).requires_grad_(True)
+            state = optimiser.state[content.delta]
+            optimiser = torch.optim.Adam([{"params": [content.delta], "scale": 1.0},
+                                          {"params": [noise], "scale": config.motion_lr_scale}],
+                                         lr=config.learning_rate)
+            if state:
+                optimiser.state[content.delta] = state  # the content's moments carry over
+        motion_param = free if step < warm else noise
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(config, step) * group["scale"]
-        pick = _pick_pairs(frames_total, per_step, rng)
+        pick = _pick_pairs(frames_total, per_step, rng).to(device)
         w_noise = _w_noise(config, step, content.delta.shape, rng, device)
-        codes = enc.codes(noise, labels)
-        motion_v = enc.motion_vectors(codes, t_device[pick.to(device)].unsqueeze(0), check_range=False)
+        if step < warm:
+            motion_v = free[pick]
+        else:
+            motion_v = enc.motion_vectors(enc.codes(noise, labels), t_device[pick].unsqueeze(0), check_range=False)
         ws = content.ws(w_noise).expand(pick.numel(), -1, -1)
         with _autocast(config, device):
             frames = G.synthesis.frames(ws, motion_v, fused_modconv=False)
-        features = None if target_features is None else [f[pick.to(device)] for f in target_features]
-        target = clip[pick.to(device)]
+        features = None if target_features is None else [f[pick] for f in target_features]
+        target = clip[pick]
         loss = _losses(frames, target, distance, features, config.perceptual_weight)
         if config.motion_weight:
             # Pixel errors are dominated by what the frames share; the differences between neighbouring
             # frames are the motion alone, so they get a term of their own.
             loss = loss + config.motion_weight * ((frames[1::2].float() - frames[0::2].float())
                                                   - (target[1::2] - target[0::2])).square().mean()
-        norms = noise.square().mean(dim=-1)  # per vector; a standard normal keeps it near 1
-        loss = loss + config.w_reg * content.regulariser() + config.noise_reg * (norms - 1).square().mean()
-        grads = torch.autograd.grad(loss, [content.delta, noise])
-        content.delta.grad, noise.grad = grads
+        loss = loss + config.w_reg * content.regulariser()
+        if step >= warm:
+            loss = loss + config.noise_reg * _noise_prior(noise)
+        grads = torch.autograd.grad(loss, [content.delta, motion_param])
+        content.delta.grad, motion_param.grad = grads
         optimiser.step()
         losses.append(float(loss.detach()))
         if callback is not None:
             callback(Progress(step + 1, config.steps, losses[-1], float(psnr(frames.detach(), target).mean()),
                               frames.detach().float()))
+    if warm == config.steps:  # every step was a warm-up step: the noise still has to be fitted
+        noise = _noise_for(G, free.detach(), t_device, labels, length, config)
     motion = FittedMotion(noise.detach(), tail_seed=config.seed)
     ws = content.ws().detach()
     fitted = R.render(G, ws, motion, t, c=labels)[0]
     return VideoProjection(ws=ws.cpu(), c=c, motion=motion, t=t, fps=float(fps), frames=fitted, perceptual=kind,
                            losses=losses)
+
+
+def _noise_prior(noise: torch.Tensor) -> torch.Tensor:
+    """How far each noise vector's mean square is from 1, where a standard normal's lies."""
+    return (noise.square().mean(dim=-1) - 1).square().mean()
+
+
+def _noise_for(G: Generator, vectors: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None, length: int,
+               config: ProjectionConfig) -> torch.Tensor:
+    """Motion noise [1, length, z_dim] whose v(t) comes closest to `vectors` [F, v_dim], best of several starts."""
+    enc = G.synthesis.motion_encoder
+    starts = config.motion_restarts
+    noise = torch.cat([MotionSeed(config.seed + k).noise(0, length, enc.z_dim) for k in range(starts)])
+    noise = noise.to(vectors.device).requires_grad_(True)
+    batch_labels = None if labels is None else labels.expand(starts, -1)
+    times = t.unsqueeze(0).expand(starts, -1)
+    scale = vectors.square().mean().clamp_min(1e-12)
+    optimiser = torch.optim.Adam([noise], lr=NOISE_FIT_LR)
+    for step in range(NOISE_FIT_STEPS):
+        for group in optimiser.param_groups:
+            group["lr"] = NOISE_FIT_LR * (1 - step / NOISE_FIT_STEPS)
+        v = enc.motion_vectors(enc.codes(noise, batch_labels), times, check_range=False).float()
+        errors = (v.reshape(starts, -1, v.shape[-1]) - vectors).square().mean(dim=(1, 2)) / scale
+        priors = (noise.square().mean(dim=-1) - 1).square().mean(dim=1)
+        (grad,) = torch.autograd.grad((errors + config.noise_reg * priors).sum(), [noise])
+        noise.grad = grad
+        optimiser.step()
+    best = int(errors.detach().argmin())
+    return noise.detach()[best:best + 1]
