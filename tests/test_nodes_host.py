@@ -22,7 +22,7 @@ from PIL import Image
 
 from host.editing_workflows import EXPECTED as EDITING_EXPECTED  # the editing examples' outputs
 from host.harness import REPO_ROOT, ComfyServer, HttpError, count, execution_error, require_host, status_messages
-from host.make_workflows import WORKFLOWS
+from host.make_workflows import NOTE_TYPES, WORKFLOWS
 from host.models import DEMO_CHECKPOINT, make_checkpoint
 
 pytestmark = pytest.mark.host
@@ -224,7 +224,7 @@ def widget_values(node: dict) -> dict:
 # their widgets; others bring theirs (EDITING_EXPECTED) or get the generic checks below.
 BASIC_TYPES = {"StyleGANV_LoadModel", "StyleGANV_SampleContent", "StyleGANV_SampleMotion", "StyleGANV_Timeline",
                "StyleGANV_Render", "StyleGANV_RenderToFile", "CreateVideo", "SaveVideo", "ImageScaleBy",
-               "SaveAnimatedWEBP"}
+               "SaveAnimatedWEBP", *NOTE_TYPES}
 
 
 def expected_output(workflow: dict, overrides: dict) -> dict | None:
