@@ -20,8 +20,13 @@ OLDEST_TESTS := tests/test_parity.py tests/test_precision.py tests/test_architec
 setup:
 	bash .ci/setup.sh
 
-host: setup
+# ComfyUI's requirements go in before the metrics packages that setup.sh installs without their
+# dependencies (its last step): pip's resolver checks the installed packages' dependencies whenever it
+# installs something, and would print an ERROR about the ones those packages leave out on purpose.
+host:
+	SKIP_METRICS=1 bash .ci/setup.sh
 	bash .ci/comfy_host.sh
+	bash .ci/setup.sh
 
 demo:
 	@py=$$(VENV=$(VENV) DEMO_VENV=$(DEMO_VENV) bash .ci/setup.sh demo) && \
