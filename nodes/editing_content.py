@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import comfy.model_management as mm
 import torch
-from comfy_api.latest import io
 
 from stylegan_v import content as edits
 from stylegan_v import render
 from stylegan_v.batching import combined_batch
 from stylegan_v.curves import Curve
 
+from .comfy_api_compat import io
 from .editing_timeline import INTERPOLATION_OPTIONS, curve_problems, keyframes
 from .loader import generator_on_device
 from .payloads import Content, ContentType, ModelType, Timeline, TimelineType

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from comfy_api.latest import io
-
 from stylegan_v.grids import content_motion_grid
 from stylegan_v.motions import BlendedMotion, LoopingMotion, ScaledMotion, loop_period_codes
 
+from .comfy_api_compat import io
 from .payloads import Content, ContentType, ModelType, MotionType
 from .sampling import MAX_BATCH, MAX_SEED
 

@@ -6,12 +6,12 @@ Every node returns a new Timeline; the output fps travels with it (an edit never
 from __future__ import annotations
 
 import torch
-from comfy_api.latest import io
 
 from stylegan_v import schedule
 from stylegan_v.curves import INTERPOLATIONS, Curve
 from stylegan_v.motions import loop_of
 
+from .comfy_api_compat import io
 from .editing_motion import loop_seconds
 from .payloads import ModelType, MotionType, Timeline, TimelineType
 from .timeline import MAX_FRAMES, UNITS, frame_count

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from comfy_api.latest import ComfyExtension, io
-
 from . import editing_content, editing_motion, editing_timeline, latent_files, model_files, projection
+from .comfy_api_compat import ComfyExtension, io
 from .loader import LoadModel
 from .rendering import Render, RenderToFile
 from .sampling import SampleContent, SampleMotion

@@ -13,10 +13,10 @@ from pathlib import Path
 import comfy.model_management as mm
 import folder_paths
 import torch
-from comfy_api.latest import io
 
 from stylegan_v.latents import DIRECTION_SUFFIXES, load_direction, load_latents, save_direction, save_latents
 
+from .comfy_api_compat import io
 from .editing_content import Direction, DirectionType
 from .model_files import content_hash
 from .payloads import Content, ContentType, MotionType

@@ -7,12 +7,12 @@ import pickle
 import comfy.model_management as mm
 import comfy.model_patcher
 import torch
-from comfy_api.latest import io
 
 import stylegan_v
 from stylegan_v.generator import parse_precision
 
 from . import model_files
+from .comfy_api_compat import io
 from .payloads import ModelType
 
 # Saved workflows store these strings; every one but "auto" is a spelling stylegan_v's parse_precision reads.

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from comfy_api.latest import io
 
 from stylegan_v import content as edits
 from stylegan_v.content import ContentSchedule
+
+from .comfy_api_compat import io
 
 ModelType = io.Custom("STYLEGAN_V_MODEL")
 ContentType = io.Custom("STYLEGAN_V_CONTENT")

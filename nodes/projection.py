@@ -7,11 +7,11 @@ from dataclasses import replace
 import comfy.model_management as mm
 import comfy.utils
 import torch
-from comfy_api.latest import io
 
 from stylegan_v import render
 from stylegan_v.projection import FAST, project_images, project_video
 
+from .comfy_api_compat import io
 from .loader import OUT_OF_MEMORY, generator_on_device
 from .payloads import Content, ContentType, ModelType, MotionType
 

@@ -13,12 +13,12 @@ import comfy.utils
 import folder_paths
 import torch
 from comfy.cli_args import args
-from comfy_api.latest import InputImpl, Types, io, ui
 
 from stylegan_v import render
 from stylegan_v.batching import combined_batch
 from stylegan_v.video import write_mp4s
 
+from .comfy_api_compat import InputImpl, Types, io, ui
 from .loader import OUT_OF_MEMORY, generator_on_device
 from .payloads import Content, ContentType, ModelType, MotionType, Timeline, TimelineType
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import comfy.model_management as mm
-from comfy_api.latest import io
 
 from stylegan_v import render
 
+from .comfy_api_compat import io
 from .loader import generator_on_device
 from .payloads import Content, ContentType, ModelType, MotionType
 

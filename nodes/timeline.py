@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-from comfy_api.latest import io
-
 from stylegan_v import render
 
+from .comfy_api_compat import io
 from .payloads import ModelType, Timeline, TimelineType
 
 MAX_FRAMES = 10_000_000  # t is kept as a float64 vector: 80 MB at this length
