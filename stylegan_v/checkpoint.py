@@ -26,7 +26,7 @@ from .config import ModelConfig
 from .discriminator import Discriminator
 from .errors import CheckpointError
 from .fileio import atomic_output
-from .generator import Generator
+from .generator import Generator, inference_memory_format
 from .layout import NET_NAMES, build_network, holds_defined_value, network_layout
 
 FORMAT_NAME = "stylegan-v"
@@ -317,5 +317,7 @@ def load(path: str | os.PathLike, net: str = "G_ema", device: str | torch.device
     config, meta = read_config(st_path)
     nets_present = [n for n in meta.get("nets", "").split(",") if n]
     model = load_state(st_path, net, config, nets_present, device=device)
+    if net != "D":
+        model.to(memory_format=inference_memory_format(device))
     model.checkpoint_metadata = meta
     return model

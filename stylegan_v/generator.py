@@ -18,6 +18,17 @@ PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": to
 MOTION_PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
 
 
+def inference_memory_format(device: torch.device | str) -> torch.memory_format:
+    """The activation layout a generator renders fastest in on `device`.
+
+    On CPU, oneDNN's convolutions run 2-10x faster on channels-last pairs than on NCHW ones, and the
+    upsampling's transposed convolution otherwise copies its output through a slow transpose:
+    measured same-run on a 2-core x86 CPU, channels-last renders 256x256 frames 1.25x faster
+    (shared w, one video). CUDA keeps NCHW until a GPU benchmark has measured both.
+    """
+    return torch.channels_last if torch.device(device).type == "cpu" else torch.contiguous_format
+
+
 def parse_precision(precision: str | torch.dtype) -> torch.dtype:
     if isinstance(precision, torch.dtype):
         if precision not in PRECISIONS.values():
@@ -91,8 +102,12 @@ class SynthesisBlock(nn.Module):
                 fused_modconv: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         dtype = self.dtype(force_fp32)
         if fused_modconv is None:
-            # The original's choice; it changes rounding only, not the function.
-            fused_modconv = (not self.training) and (dtype == self.full_dtype() or ws.shape[0] == 1)
+            # Either form is the same function (only the rounding differs). One w (a video, however
+            # many frames) makes the fused form an ordinary convolution with modulated weights; with
+            # several, scaling the activations around one shared convolution beats a grouped
+            # convolution (measured on CPU: 1.7x for 9 videos in channels-last). Training always
+            # scales activations, as the original does.
+            fused_modconv = (not self.training) and ws.shape[0] == 1
         if self.in_channels == 0:
             x = self.input(motion_v).to(dtype)
             x = self.conv1(x, ws[:, 0], fused_modconv=fused_modconv)

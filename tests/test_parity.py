@@ -113,18 +113,21 @@ def test_frames(nets, oracle, reference, psi, key):
     assert (frames[n] - reference[key][n]).abs().max() <= NEAR_T_FRAMES
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["grouped-conv", "activation-scaling"])
-def test_frames_in_channels_last_and_either_modulation_form(nets, oracle, reference, fused):
-    """The faster CPU layout and both forms of modulated convolution compute the same function:
-    they only reorder the float32 sums, so the same derived bound holds."""
-    G = copy.deepcopy(nets[0]).to(memory_format=torch.channels_last)
-    assert memory_layout(G.synthesis.b4.input.input.const) == torch.channels_last
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "activation-scaling"])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last], ids=["NCHW", "channels-last"])
+def test_frames_in_either_layout_and_either_modulation_form(nets, oracle, reference, layout, fused):
+    """Both activation layouts (loading picks one per device) and both forms of modulated
+    convolution compute the same function: they only reorder the float32 sums, so the same
+    derived bound holds, for one w per video and for one w per frame."""
+    G = copy.deepcopy(nets[0]).to(memory_format=layout)
+    assert memory_layout(G.synthesis.b4.input.input.const) == layout
     ws = G.mapping(reference["z"], reference["c"])
     t = reference["t"]
     motion_v, _ = G.synthesis.motion_encoder(t, reference["c"], reference["motion_z"])
-    frames = G.synthesis.frames(ws.repeat_interleave(t.shape[1], dim=0), motion_v.to(ws.dtype), fused_modconv=fused)
     o = oracle[1.0]
-    assert excess(frames, o.frames, o.frames_bound) <= 1
+    for frame_ws in (ws, ws.repeat_interleave(t.shape[1], dim=0)):
+        frames = G.synthesis.frames(frame_ws, motion_v.to(ws.dtype), fused_modconv=fused)
+        assert excess(frames, o.frames, o.frames_bound) <= 1
 
 
 def test_the_original_s_float32_motion_path_is_within_its_bound(nets, oracle, reference):
