@@ -344,3 +344,28 @@ def test_cli_reads_a_video_file_and_refuses_alpha_and_short_clips(G, tmp_path, c
         assert cli(["--video", str(tmp_path / name), "--out", str(tmp_path / "x.safetensors")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
+
+
+def test_cli_on_a_conditional_model_and_with_the_discriminator_distance(picture, tmp_path, capsys):
+    from host.models import make_checkpoint
+
+    conditional = make_checkpoint(tmp_path / "cond.safetensors", seed=1, c_dim=3, dataset_fps=30.0)
+    out = tmp_path / "c.safetensors"
+    assert cli(["--checkpoint", str(conditional), "--image", str(picture[0]), "--class", "2", "--out", str(out),
+                "--steps", "2", "--perceptual", "none"]) == 0, capsys.readouterr().err
+    data = load_latents(out)
+    assert data["c"].tolist() == [[0.0, 0.0, 1.0]]
+    capsys.readouterr()
+    assert cli(["--checkpoint", str(conditional), "--image", str(picture[0]), "--out", str(out)]) == 2
+    assert "pass --class" in capsys.readouterr().err
+    config = stylegan_v.preset("tiny32")
+    torch.manual_seed(0)
+    both = stylegan_v.save_networks({"G_ema": stylegan_v.Generator(config.generator).eval(),
+                                     "D": stylegan_v.Discriminator(config.discriminator).eval()},
+                                    tmp_path / "gd.safetensors", model_config=config)
+    assert cli(["--checkpoint", str(both), "--image", str(picture[0]), "--out", str(out), "--steps", "2",
+                "--perceptual", "discriminator"]) == 0, capsys.readouterr().err
+    assert load_latents(out)["metadata"]["perceptual"] == "discriminator"
+    assert cli(["--checkpoint", str(conditional), "--image", str(picture[0]), "--class", "0", "--out", str(out),
+                "--perceptual", "discriminator"]) == 2
+    assert "holds no discriminator" in capsys.readouterr().err
