@@ -5,14 +5,31 @@
     frames = G(z, c, t)                               # [B*F, 3, H, W], t in dataset frames
 """
 
-from .checkpoint import convert_pickle, load, save, save_networks
-from .config import PRESETS, DiscriminatorConfig, GeneratorConfig, ModelConfig, preset
-from .discriminator import Discriminator
-from .errors import CheckpointError
-from .generator import Generator
+import importlib
+import importlib.util
 
-__all__ = [
-    "CheckpointError", "Discriminator", "DiscriminatorConfig", "Generator", "GeneratorConfig", "ModelConfig",
-    "PRESETS", "convert_pickle", "load", "preset", "save", "save_networks",
-]
+# The names below (and the submodules) are imported on first use, so that `python -m stylegan_v
+# --help` and the argument checks of the command-line tools answer without waiting for torch.
+_EXPORTS = {
+    "convert_pickle": "checkpoint", "load": "checkpoint", "save": "checkpoint", "save_networks": "checkpoint",
+    "PRESETS": "config", "DiscriminatorConfig": "config", "GeneratorConfig": "config", "ModelConfig": "config",
+    "preset": "config", "Discriminator": "discriminator", "CheckpointError": "errors", "Generator": "generator",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # a submodule reached as an attribute
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
