@@ -1,9 +1,10 @@
-"""Command line: render a video, convert an original snapshot, describe a checkpoint.
+"""Command line: render a video, convert an original snapshot, describe a checkpoint, project a picture or clip.
 
     python -m stylegan_v render --seed 1 --motion-seed 2 --fps 30 --seconds 10 --out out.mp4
     python -m stylegan_v render --checkpoint model.safetensors --batch 4 --out grid.mp4
     python -m stylegan_v convert network-snapshot.pkl model.safetensors
     python -m stylegan_v info model.safetensors
+    python -m stylegan_v project --image picture.png --out latents.safetensors
 
 Without --checkpoint, render uses the built-in 32x32 demo model. Errors are one line
 starting 'error:'; bad arguments exit with status 2. A missing output folder is
@@ -25,7 +26,7 @@ from pathlib import Path
 
 # torch and the networks are imported inside the commands: --help and usage errors must not wait for them.
 from . import arguments as A
-from . import resize
+from . import project_cli, resize
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "stylegan_v_demo.safetensors"
 MAX_FRAMES = 10_000_000
@@ -227,6 +228,7 @@ COMMANDS: list[Command] = [
     Command("convert", "convert an original .pkl snapshot to our safetensors format", _convert_arguments,
             cmd_convert),
     Command("info", "describe a checkpoint", _info_arguments, cmd_info),
+    Command("project", project_cli.HELP, project_cli.arguments, project_cli.run),
 ]
 
 

@@ -11,7 +11,7 @@ gives content and a fitted motion, which renders past the clip's end. --preview 
 writes the target beside the fit: the clip (or the picture), then the continuation.
 
 Images must be RGB (grayscale and images with an alpha channel are refused) and exactly the
-model's size; --resize instead centre-crops them to a square and resizes that with Lanczos.
+model's size; --fit-size instead centre-crops them to a square and resizes that with Lanczos.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from .projection.config import LATENTS, PERCEPTUALS, PRECISIONS, PRESETS
 
@@ -44,10 +45,19 @@ def _finite(text: str) -> float:
     return value
 
 
+HELP = "fit latents to a picture or a clip (image/video to video)"
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the `project` subcommand to an argparse subparsers object; returns its parser."""
-    p = subparsers.add_parser("project", help="fit latents to a picture or a clip (image/video to video)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("project", help=HELP, description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    arguments(p)
+    return p
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    """The `project` subcommand's arguments (the command line's `python -m stylegan_v project`)."""
     p.add_argument("--checkpoint", type=Path, help="our .safetensors or an original .pkl (default: the demo model)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--image", type=Path, help="the picture to project (RGB, the model's size)")
@@ -66,17 +76,18 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--perceptual", choices=PERCEPTUALS, help="the perceptual distance (default auto)")
     p.add_argument("--seed", type=int, default=0, help="seed of the search's random choices")
     p.add_argument("--max-frames", type=int, default=64, help=f"use at most this many frames of a clip (<= {MAX_CLIP_FRAMES})")
-    p.add_argument("--resize", action="store_true", help="centre-crop to a square and resize (Lanczos) to the "
+    p.add_argument("--fit-size", dest="resize", action="store_true", help="centre-crop to a square and resize (Lanczos) to the "
                                                          "model's size instead of refusing other sizes")
     p.add_argument("--precision", choices=PRECISIONS, default="float32",
                    help="float32, or bfloat16 autocast for the synthesis network")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--preview", type=Path, help="also write an mp4: target beside fit, then the continuation")
     p.set_defaults(func=run)
-    return p
 
 
 def _device(name: str) -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -101,7 +112,7 @@ def _existing(path: Path, flag: str, folder: bool = False) -> Path:
 def _size_rule(width: int, height: int, resolution: int, what: str, resize: bool) -> None:
     if (width, height) != (resolution, resolution) and not resize:
         raise ValueError(f"{what} is {width}x{height}, but this model draws {resolution}x{resolution}: resize it to "
-                         f"{resolution}x{resolution}, or pass --resize to centre-crop it to a square and resize")
+                         f"{resolution}x{resolution}, or pass --fit-size to centre-crop it to a square and resize")
 
 
 def _square(image, resolution: int):
@@ -116,6 +127,8 @@ def _square(image, resolution: int):
 
 def read_image(path: Path, resolution: int, resize: bool = False, flag: str = "--image") -> torch.Tensor:
     """An RGB picture as raw [3, R, R] in [-1, 1]; grayscale, alpha and the wrong size are refused."""
+    import numpy as np
+    import torch
     from PIL import Image, UnidentifiedImageError
 
     _existing(path, flag)
@@ -141,6 +154,8 @@ def read_image(path: Path, resolution: int, resize: bool = False, flag: str = "-
 def read_video(path: Path, resolution: int, max_frames: int, resize: bool = False) -> tuple[torch.Tensor, float]:
     """(frames [F, 3, R, R] raw, the file's frame rate) from a video file, refusing gray and alpha formats."""
     import av
+    import numpy as np
+    import torch
     from PIL import Image
 
     _existing(path, "--video")
@@ -172,6 +187,8 @@ def read_video(path: Path, resolution: int, max_frames: int, resize: bool = Fals
 
 
 def read_frames(folder: Path, resolution: int, max_frames: int, resize: bool = False) -> torch.Tensor:
+    import torch
+
     _existing(folder, "--frames", folder=True)
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     _check_clip(len(files), f"--frames {folder}")
@@ -297,6 +314,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _preview(G, result, targets: torch.Tensor, c, dataset_fps: float, args: argparse.Namespace) -> int:
+    import torch
+
     from . import render as R
     from .video import write_mp4
 

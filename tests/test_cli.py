@@ -414,3 +414,14 @@ def test_setup_demo_reuses_an_environment_that_renders(tmp_path):
     assert result.stdout == f"{venv}/bin/python\n"
     assert f"[setup] rendering with the existing {venv}" in result.stderr and "installing" not in result.stderr
     assert not (tmp_path / "demo").exists()
+
+
+def test_project_is_a_subcommand_of_the_command_line(tmp_path):
+    listed = run("--help")
+    assert listed.returncode == 0 and "project" in listed.stdout
+    missing = run("project", "--image", tmp_path / "nowhere.png", "--out", tmp_path / "latents.safetensors",
+                  check=False)
+    lines = missing.stderr.strip().splitlines()
+    assert missing.returncode == 2 and len(lines) == 1, missing.stderr
+    assert lines[0].startswith("error:") and "nowhere.png" in lines[0]
+    assert not (tmp_path / "latents.safetensors").exists()

@@ -47,23 +47,33 @@ Progress and interruption: a callback receives a `Progress` after every step; ra
 it (e.g. `ProjectionInterrupted`, or ComfyUI's interrupt) stops the search between steps.
 """
 
-from .config import FAST, PRESETS, QUALITY, ProjectionConfig
-from .fit import (
-    ImageProjection,
-    Progress,
-    ProjectionInterrupted,
-    VideoProjection,
-    clip_noise_length,
-    dataset_fps_of,
-    project_images,
-    project_video,
-    w_statistics,
-)
-from .fitted_motion import FittedMotion
-from .perceptual import PerceptualUnavailable, inception_available
-from .quality import baselines, frame_change, inception_distance, psnr
+from ..lazy import lazy_exports
 
+# Imported on first use: the command line reads `config` for its choices without loading torch.
+_EXPORTS = {
+    "FAST": "config",
+    "PRESETS": "config",
+    "QUALITY": "config",
+    "ProjectionConfig": "config",
+    "ImageProjection": "fit",
+    "Progress": "fit",
+    "ProjectionInterrupted": "fit",
+    "VideoProjection": "fit",
+    "clip_noise_length": "fit",
+    "dataset_fps_of": "fit",
+    "project_images": "fit",
+    "project_video": "fit",
+    "w_statistics": "fit",
+    "FittedMotion": "fitted_motion",
+    "PerceptualUnavailable": "perceptual",
+    "inception_available": "perceptual",
+    "baselines": "quality",
+    "frame_change": "quality",
+    "inception_distance": "quality",
+    "psnr": "quality",
+}
 __all__ = ["FAST", "PRESETS", "QUALITY", "FittedMotion", "ImageProjection", "PerceptualUnavailable", "Progress",
            "ProjectionConfig", "ProjectionInterrupted", "VideoProjection", "baselines", "clip_noise_length",
            "dataset_fps_of", "frame_change", "inception_available", "inception_distance", "project_images",
            "project_video", "psnr", "w_statistics"]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
