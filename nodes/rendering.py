@@ -16,6 +16,7 @@ from comfy.cli_args import args
 
 from stylegan_v import render
 from stylegan_v.batching import combined_batch
+from stylegan_v.limits import check_render_memory
 from stylegan_v.video import write_mp4s
 
 from .comfy_api_compat import InputImpl, Types, io, ui
@@ -72,6 +73,9 @@ def frame_chunks(model, content: Content, motion, timeline: Timeline, chunk_size
     generator = generator_on_device(model)
     batch = check_compatible(generator, content, motion)
     geometry = output_geometry(generator, batch, grid_columns)
+    # Refused before the first chunk, with the estimate and the remedy, rather than failing halfway.
+    check_render_memory(generator, batch, min(chunk_size, timeline.num_frames),
+                        device=next(generator.parameters()).device)
 
     def chunks():
         progress = comfy.utils.ProgressBar(math.ceil(timeline.num_frames / chunk_size))

@@ -67,12 +67,13 @@ def _layer_bytes(G, element_size: int) -> int:
 def render_memory_bytes(G, videos: int, frames_per_chunk: int, scale: int = 1) -> int:
     """Estimated peak bytes of rendering `videos` x `frames_per_chunk` frames at once (see the module docstring).
 
-    Counted: the widest layer's working set per frame (float32), the float32 frames of the chunk, their
-    uint8 grid enlarged `scale` times, and the videos' latents.
+    Counted: the widest layer's working set per frame (float32), the float32 frames of the chunk, and
+    those frames enlarged `scale` times (a smooth resize computes in float32 before the uint8 copy, so
+    5 bytes per enlarged value), and the videos' latents.
     """
     n = int(videos) * int(frames_per_chunk)
     pixels = G.img_channels * G.img_resolution ** 2
-    per_frame = _layer_bytes(G, 4) + 4 * pixels + pixels * scale ** 2
+    per_frame = _layer_bytes(G, 4) + 4 * pixels + 5 * pixels * scale ** 2
     per_video = 4 * G.num_ws * G.synthesis.w_dim
     return n * per_frame + int(videos) * per_video
 

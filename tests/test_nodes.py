@@ -278,6 +278,21 @@ def test_render_refuses_images_that_cannot_fit_in_memory(comfy, model):
                   grid_columns=0)
 
 
+def test_render_refuses_a_chunk_that_cannot_fit_before_rendering(comfy, model, monkeypatch):
+    import stylegan_v
+    import stylegan_v.limits as limits
+
+    monkeypatch.setattr(limits, "available_bytes", lambda device="cpu": 2 * 2**30)  # any machine: 2 GiB free
+    content, motion = latents(comfy, model, batch=64)
+    tl = timeline(comfy, model, frames=1024)
+    need = limits.render_memory_bytes(stylegan_v.load(comfy.models_dir / DEMO_CHECKPOINT), 64, 1024)
+    assert need > 2**30  # the estimate of this chunk is over the 1 GiB budget
+    for node in ("StyleGANV_Render", "StyleGANV_RenderToFile"):
+        with pytest.raises(MemoryError, match="64 videos x 1024 frames at once needs about .* smaller chunk"):
+            comfy.run(node, model=model, content=content, motion=motion, timeline=tl, chunk_size=1024,
+                      grid_columns=0, **({"crf": 18, "filename_prefix": "x"} if node.endswith("File") else {}))
+
+
 @pytest.fixture
 def progress_hook():
     from comfy import utils as comfy_utils
