@@ -17,7 +17,6 @@ model's size; --fit-size instead centre-crops them to a square and resizes that 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+from . import arguments as A
 from .projection.config import LATENTS, PERCEPTUALS, PRECISIONS, PRESETS
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "stylegan_v_demo.safetensors"
@@ -33,16 +33,6 @@ MAX_CLIP_FRAMES = 256
 PREVIEW_SECONDS = 3.0  # how long a picture's preview animates past the fitted instant
 GRAY_MODES = ("1", "L", "I", "I;16", "F")
 ALPHA_MODES = ("RGBA", "LA", "La", "RGBa", "PA")
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-    return value
 
 
 HELP = "fit latents to a picture or a clip (image/video to video)"
@@ -63,12 +53,12 @@ def arguments(p: argparse.ArgumentParser) -> None:
     source.add_argument("--image", type=Path, help="the picture to project (RGB, the model's size)")
     source.add_argument("--video", type=Path, help="a clip to project (2 frames or more)")
     source.add_argument("--frames", type=Path, help="a folder of frames (sorted by name) to project as a clip")
-    p.add_argument("--fps", type=_finite, help="frame rate of the clip (default: the video's own; for --frames, "
+    p.add_argument("--fps", type=A.finite, help="frame rate of the clip (default: the video's own; for --frames, "
                                                   "the model's dataset fps)")
     p.add_argument("--out", type=Path, required=True, help="the latents file to write (.safetensors)")
     p.add_argument("--steps", type=int, help="optimiser steps (default: the preset's)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="fast", help="fast (default) or quality")
-    p.add_argument("--time", type=_finite, default=0.0,
+    p.add_argument("--time", type=A.finite, default=0.0,
                    help="the instant, in seconds at the model's dataset fps, at which the picture is matched")
     p.add_argument("--motion-seed", type=int, default=0, help="seed of the motion the picture is matched with")
     p.add_argument("--class", dest="class_index", type=int, help="class, for class-conditional models")

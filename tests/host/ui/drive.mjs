@@ -10,6 +10,7 @@ import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { closeDialogs as closeOpenDialogs } from './page.mjs';
 
 const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sgv-chromium-'));
@@ -37,16 +38,7 @@ try {
   await page.waitForFunction(() => window.app?.graph && window.LiteGraph?.registered_node_types,
                              null, { timeout: 90000 });
   await page.waitForTimeout(2500);  // the first-run Templates dialog opens late; close it
-  const closeDialogs = async () => {
-    for (let i = 0; i < 6; i++) {
-      const dialog = page.locator('[role="dialog"]').first();
-      if (!await dialog.isVisible().catch(() => false)) break;
-      const close = dialog.locator('button[aria-label="Close"], .p-dialog-close-button, button:has(.pi-times)').first();
-      if (await close.isVisible().catch(() => false)) await close.click().catch(() => {});
-      else await page.keyboard.press('Escape');
-      await page.waitForTimeout(400);
-    }
-  };
+  const closeDialogs = () => closeOpenDialogs(page);
   await closeDialogs();
 
   // The Templates browser must list the pack's workflows (served from workflows/).
