@@ -26,3 +26,27 @@ def test_command_line_writes_a_png(official_pkl, tmp_path):
     assert main([str(official_pkl), str(out), "--videos", "1", "--frames", "2", "--scale", "2"]) == 0
     image = decode_image(out.read_bytes(), out.name)
     assert image.shape == (64, 2 * 64 + 4, 3)
+
+
+def test_preview_is_the_video_s_own_frames_thinned(tmp_path):
+    from PIL import Image
+
+    from stylegan_v.video import write_mp4
+    from training import preview
+
+    # A video whose frames say their index: frame i is uniformly i * 8.
+    frames = np.stack([np.full((16, 16, 3), i * 8, np.uint8) for i in range(30)])
+    video = tmp_path / "v.mp4"
+    write_mp4(video, [frames], fps=30)
+    out = tmp_path / "p.webp"
+    assert preview.main([str(video), str(out), "--fps", "10", "--seconds", "0.5", "--quality", "100"]) == 0
+    with Image.open(out) as image:
+        assert image.n_frames == 5 and image.size == (16, 16)
+        levels = []
+        for i in range(image.n_frames):
+            image.seek(i)
+            levels.append(np.asarray(image.convert("RGB")).mean())
+            assert image.info["duration"] == 100
+    # Every third frame of the first 15 (lossy codecs: within a few levels of 0, 24, 48, 72, 96).
+    assert np.allclose(levels, [0, 24, 48, 72, 96], atol=4)
+    assert preview.main([str(tmp_path / "missing.mp4"), str(out)]) == 2
