@@ -3,23 +3,28 @@
     python -m stylegan_v.benchmark                        # CUDA if present: 256x256 and 1024x1024
     python -m stylegan_v.benchmark --device cpu           # 256x256 only: 1024x1024 takes ~15 min, ~10 GiB
     python -m stylegan_v.benchmark --device cpu --preset ffs256,mead1024 --batch-sizes 1,4 --precisions float32
+    python -m stylegan_v.benchmark --device cpu --compare nchw,channels-last --batch-sizes 1 --frames 8
 
 Times the renderer's hot path (motion window + synthesis) with random weights;
-the numbers do not depend on the weights. Prints one table.
+the numbers do not depend on the weights. Prints one table: frames/s, or with --compare
+the same-run ratio of two configurations timed alternately.
 """
 
 from __future__ import annotations
 
+import copy
 import resource
+import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 
 from . import arguments as A
 from . import render as R
 from .config import PRESETS, preset
-from .generator import Generator
+from .generator import Generator, inference_memory_format
 
 # On a CPU one 1024x1024 row takes many minutes and ~10 GiB, so it is asked for by name there.
 DEFAULT_PRESETS = {"cuda": ("ffs256", "mead1024"), "cpu": ("ffs256",)}
@@ -77,6 +82,32 @@ def measure(G: Generator, batch: int, frames: int, chunk: int, device: torch.dev
     return batch * frames * repeats / elapsed, peak
 
 
+# Configurations `--compare` can time against each other; each turns a fresh copy of the generator
+# into that configuration. Every speed claim in this project is such a same-run ratio.
+VARIANTS: dict[str, Callable[[Generator], Generator]] = {
+    "nchw": lambda G: G.to(memory_format=torch.contiguous_format),
+    "channels-last": lambda G: G.to(memory_format=torch.channels_last),
+    "compiled": lambda G: _compiled(G),
+}
+
+
+def _compiled(G: Generator) -> Generator:
+    G.synthesis.frames = torch.compile(G.synthesis.frames)
+    return G
+
+
+def compare(G: Generator, names: tuple[str, str], batch: int, frames: int, chunk: int, device: torch.device,
+            rounds: int) -> list[float]:
+    """Per-round frames/s ratios second/first, the two configurations timed alternately."""
+    first, second = (VARIANTS[name](copy.deepcopy(G)) for name in names)
+    ratios = []
+    for _ in range(rounds):
+        a, _ = measure(first, batch, frames, chunk, device, repeats=1)
+        b, _ = measure(second, batch, frames, chunk, device, repeats=1)
+        ratios.append(b / a)
+    return ratios
+
+
 def parser() -> A.Parser:
     p = A.Parser(prog="python -m stylegan_v.benchmark", description=__doc__)
     p.add_argument("--preset", type=A.csv(A.one_of(PRESETS.keys, "preset")),
@@ -91,6 +122,10 @@ def parser() -> A.Parser:
     p.add_argument("--frames", type=A.integer(1), default=16, help="frames per video per repeat")
     p.add_argument("--chunk", type=A.integer(1), default=16, help="frames per video rendered at once")
     p.add_argument("--repeats", type=A.integer(1), default=2, help="timed passes over the frames")
+    p.add_argument("--compare", type=A.csv(A.one_of(VARIANTS.keys, "configuration")), metavar="A,B",
+                   help=f"instead of the table, time two of {', '.join(VARIANTS)} alternately and print the "
+                        "median frames/s ratio B/A with its min-max")
+    p.add_argument("--rounds", type=A.integer(1), default=5, help="alternations for --compare")
     return p
 
 
@@ -101,17 +136,20 @@ def main(argv: list[str] | None = None) -> int:
         device = A.device(args.device)
     except ValueError as e:
         p.error(str(e))
+    if args.compare is not None and len(args.compare) != 2:
+        p.error(f"--compare takes two configurations, got {len(args.compare)}")
     presets = args.preset or DEFAULT_PRESETS["cuda" if device.type == "cuda" else "cpu"]
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     precisions = args.precisions or (("float32", "bfloat16", "float16") if device.type == "cuda" else ("float32",))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"# {name}, torch {torch.__version__}, {args.frames} frames x {args.repeats} repeats per row", flush=True)
+    if args.compare:
+        return _print_comparison(args, presets, precisions, device)
     print(f"{'model':>10} {'GFLOP/f':>8} {'precision':>10} {'batch':>6} {'frames/s':>10} {'TFLOP/s':>9} {'MFU':>7} "
           f"{'peak mem':>10}")
     for preset_name in presets:
-        torch.manual_seed(0)
-        G = Generator(preset(preset_name).generator).eval().requires_grad_(False).to(device)
+        G = _generator(preset_name, device)
         gflop = flops_per_frame(G) / 1e9
         model = f"{G.img_resolution}x{G.img_resolution}"
         for precision in precisions:
@@ -131,6 +169,28 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{row} {fps:10.2f} {tflops:9.3f} {mfu:>7} {peak / 2**30:8.2f}GiB"
                       + ("" if device.type == "cuda" else " (RSS)"), flush=True)
         del G
+    return 0
+
+
+def _generator(preset_name: str, device: torch.device) -> Generator:
+    """Random weights of a preset, in the layout loading gives a model on `device`."""
+    torch.manual_seed(0)
+    G = Generator(preset(preset_name).generator).eval().requires_grad_(False).to(device)
+    return G.to(memory_format=inference_memory_format(device))
+
+
+def _print_comparison(args, presets, precisions, device: torch.device) -> int:
+    a, b = args.compare
+    print(f"{'model':>10} {'precision':>10} {'batch':>6} {f'{b} / {a} frames/s':>32}  (median, min-max of "
+          f"{args.rounds} alternated rounds)")
+    for preset_name in presets:
+        G = _generator(preset_name, device)
+        for precision in precisions:
+            G.set_precision(precision)
+            for batch in args.batch_sizes:
+                ratios = compare(G, (a, b), batch, args.frames, args.chunk, device, args.rounds)
+                print(f"{f'{G.img_resolution}x{G.img_resolution}':>10} {G.precision:>10} {batch:>6} "
+                      f"{statistics.median(ratios):32.2f}  ({min(ratios):.2f}-{max(ratios):.2f})", flush=True)
     return 0
 
 

@@ -68,3 +68,14 @@ def test_bad_arguments_are_refused_in_one_line_before_any_work(args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
     assert result.stdout == ""  # no table header: nothing was built or measured
+
+
+def test_render_benchmark_compares_two_configurations_alternately():
+    out = run_module("stylegan_v.benchmark", "--device", "cpu", "--preset", "tiny32", "--batch-sizes", "1,2",
+                     "--frames", "2", "--compare", "nchw,channels-last", "--rounds", "2")
+    assert "channels-last / nchw frames/s" in out, out
+    rows = re.findall(r"^\s+32x32\s+float32\s+(\d+)\s+([\d.]+)\s+\(([\d.]+)-([\d.]+)\)$", out, flags=re.MULTILINE)
+    assert [batch for batch, *_ in rows] == ["1", "2"], out
+    assert all(float(lo) <= float(median) <= float(hi) and float(lo) > 0 for _, median, lo, hi in rows), out
+    refused = run_module("stylegan_v.benchmark", "--compare", "nchw", check=False)
+    assert refused.returncode == 2 and "--compare takes two configurations" in refused.stderr
