@@ -94,7 +94,7 @@ node_bin=""
 if [ "${SKIP_UI:-0}" != "1" ]; then
   if [ -z "$chromium_bin" ]; then
     command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] || die "chromium is missing; install Debian's 'chromium' package or set CHROMIUM"
-    log "installing Debian chromium"
+    log "installing Debian chromium (~80 s, once): the browser tests drive the real ComfyUI frontend in it"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
     chromium_bin="$(command -v chromium)"
