@@ -80,7 +80,7 @@ def save_networks(nets: Mapping[str, nn.Module], path: str | os.PathLike, *, mod
         "provenance": json.dumps(dict(provenance or {}), sort_keys=True),
     })
     path = Path(path)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, what="checkpoint") as tmp:
         save_file(tensors, tmp, metadata=meta)
     return path
 

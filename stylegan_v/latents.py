@@ -117,7 +117,7 @@ def save_latents(path: str | os.PathLike, *, ws: torch.Tensor | None = None, c: 
     if motion is not None:
         meta["motion"] = json.dumps(motion_to_dict(motion, tensors))
     path = Path(path)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, what="latents file") as tmp:
         save_file(tensors or {"empty": torch.zeros(0)}, tmp, metadata=meta)
     return path
 
@@ -168,7 +168,7 @@ def save_direction(path: str | os.PathLike, direction: torch.Tensor, source: str
 
     path = Path(path)
     vector = _checked_direction(direction, "a saved direction").to("cpu").contiguous()
-    with atomic_output(path) as tmp:
+    with atomic_output(path, what="latents file") as tmp:
         save_file({"direction": vector}, tmp, metadata={"format": DIRECTION_FORMAT, "source": str(source)})
     return path
 

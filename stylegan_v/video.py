@@ -32,7 +32,7 @@ def write_mp4(path: str | os.PathLike, batches: Iterable[np.ndarray | torch.Tens
     if not 0 <= crf <= 51:
         raise ValueError(f"crf must be in 0..51, got {crf}")
     count = 0
-    with atomic_output(path, suffix=Path(path).suffix or ".mp4") as tmp:
+    with atomic_output(path, suffix=Path(path).suffix or ".mp4", what="video") as tmp:
         # use_metadata_tags keeps arbitrary keys (ComfyUI embeds "workflow" and "prompt" this way).
         with av.open(tmp, mode="w", format="mp4", options={"movflags": "use_metadata_tags"}) as container:
             for key, value in (metadata or {}).items():

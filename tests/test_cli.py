@@ -425,3 +425,27 @@ def test_project_is_a_subcommand_of_the_command_line(tmp_path):
     assert missing.returncode == 2 and len(lines) == 1, missing.stderr
     assert lines[0].startswith("error:") and "nowhere.png" in lines[0]
     assert not (tmp_path / "latents.safetensors").exists()
+
+
+@pytest.mark.parametrize("failure,status,line", [
+    (OSError(28, "No space left on device"), 1, "error: could not write checkpoint {out}: No space left on device "
+                                                "(it needs more than the 0 B written before the disk filled; "),
+    (KeyboardInterrupt(), 130, "interrupted: nothing written; {out} is as it was"),
+])
+def test_convert_interrupted_or_on_a_full_disk_keeps_the_previous_file(official_pkl, tmp_path, monkeypatch, capsys,
+                                                                      failure, status, line):
+    import safetensors.torch
+
+    from stylegan_v.__main__ import main
+
+    out = tmp_path / "model.safetensors"
+    out.write_bytes(b"previous")
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(safetensors.torch, "save_file", fail)
+    assert main(["convert", str(official_pkl), str(out)]) == status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(line.format(out=out)), err
+    assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         strip = frame_strip(G, seed=args.seed, motion_seed=args.motion_seed, videos=args.videos, frames=args.frames,
                             step=args.step, truncation_psi=args.truncation)
     strip = strip.repeat(args.scale, 0).repeat(args.scale, 1)
-    with atomic_output(args.out, suffix=".png") as tmp:
+    with atomic_output(args.out, suffix=".png", what="frame strip") as tmp:
         Path(tmp).write_bytes(encode_png(strip, compress_level=9))
     print(f"wrote {args.out} ({strip.shape[1]}x{strip.shape[0]})")
     return 0
