@@ -60,6 +60,7 @@ class Sizes:
     smoke_resolution: int
     smoke_iterations: int
     smoke_batch: int
+    clip_frames: int | None     # frames per clip D sees in training and smoke (None: the preset's)
     smoke_seconds: float
     budgets: dict                 # seconds per section
 
@@ -67,11 +68,13 @@ class Sizes:
 FULL = Sizes(render_presets=(("ffs256", (8, 32)), ("mead1024", (1, 4))), render_iters=20,
              compile_backend="inductor", train_preset="ffs256", train_batch=64, train_iters=10, train_warmup=3,
              train_compile=True, smoke_resolution=32, smoke_iterations=100_000, smoke_batch=4, smoke_seconds=100.0,
+             clip_frames=None,
              budgets={"correctness": 45, "render": 180, "training": 120, "smoke": 105})
 TOY = Sizes(render_presets=(("tiny32", (2,)),), render_iters=1, compile_backend="eager",
             train_preset="tiny32", train_batch=2, train_iters=1, train_warmup=0, train_compile=False,
-            smoke_resolution=32, smoke_iterations=4, smoke_batch=2, smoke_seconds=60.0,
-            budgets={"correctness": 40, "render": 20, "training": 40, "smoke": 40})
+            smoke_resolution=32, smoke_iterations=2, smoke_batch=2, smoke_seconds=60.0,
+            clip_frames=2,
+            budgets={"correctness": 40, "render": 20, "training": 5, "smoke": 60})
 
 
 class Budget:
@@ -238,15 +241,28 @@ def _summary(items: list[dict]) -> dict:
 
 # ---- training -------------------------------------------------------------------------------
 
+def _model(preset_name: str, frames: int | None):
+    """The preset's model, with D seeing `frames` frames per clip (None: the preset's own)."""
+    import dataclasses
+
+    from training.presets import train_preset
+
+    model = train_preset(preset_name).model_config()
+    if frames is None:
+        return None
+    return dataclasses.replace(model, discriminator=dataclasses.replace(model.discriminator, num_frames=frames))
+
+
 @contextlib.contextmanager
-def _loss_scaling():
-    """training.benchmark.measure builds its RunOptions without loss scaling; fp16 trains with it."""
+def _run_options(**fixed):
+    """training.benchmark.measure builds its RunOptions from a preset name, without loss scaling or a
+    model of its own; these fields are set on the RunOptions it builds, for the duration."""
     import functools
 
     from training import loop
 
     original = loop.RunOptions
-    loop.RunOptions = functools.partial(original, loss_scaling=True)
+    loop.RunOptions = functools.partial(original, **{k: v for k, v in fixed.items() if v is not None})
     try:
         yield
     finally:
@@ -267,12 +283,13 @@ def training(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
                                   compile=sizes.train_compile, channels_last=device.type == "cuda", aug="ada",
                                   p=0.2, peak_tflops=None)
         try:
-            with _loss_scaling() if precision == "float16" else contextlib.nullcontext():
+            with _run_options(loss_scaling=precision == "float16" or None,
+                              model=_model(sizes.train_preset, sizes.clip_frames)):
                 r = TB.measure(args, precision)
         except Exception as error:
             items.append({**row, "status": "failed", "reason": f"{type(error).__name__}: {error}"})
             continue
-        items.append({**row, "status": "ok", "frames_per_clip": r["model"].discriminator.num_frames,
+        items.append({**row, "status": "ok", "frames_per_clip": r["trainer"].model.discriminator.num_frames,
                       "loss_scaling": precision == "float16", "compile": r["trainer"].runtime.compile,
                       "ms_per_iter": r["ms_per_iter"], "sec_per_kimg": r["sec_per_kimg"],
                       "tflops": r["tflops"], "mfu": r["mfu"], "peak_mem_gib": r["mem_gib"],
@@ -294,12 +311,12 @@ def smoke(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
     p0 = 0.2  # inside (0, 1), so that p can move either way: at 0 a D that does not overfit leaves it at 0
     # ADA's 500 kimg is a schedule for days; a few hundred videos must move p visibly here.
     preset = train_preset("tiny32").with_overrides(batch=sizes.smoke_batch, augment_p=p0, ada_kimg=0.05,
-                                                   total_kimg=1e6)
+                                                   ada_interval=1, total_kimg=1e6)
     with tempfile.TemporaryDirectory(prefix="sgv-smoke-") as tmp:
         write_dataset(f"{tmp}/data", num_videos=4, num_frames=40, resolution=sizes.smoke_resolution, seed=0,
                       progress=False)
         opts = RunOptions(data=f"{tmp}/data", outdir=f"{tmp}/run", train=preset, device=device.type, workers=0,
-                          sample_kimg=0, tensorboard=False)
+                          sample_kimg=0, tensorboard=False, model=_model("tiny32", sizes.clip_frames))
         trainer = Trainer(opts)
         trainer.log.close()
         # Step by step rather than Trainer.run, so that the section's own clock can stop it: the losses
@@ -320,8 +337,8 @@ def smoke(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
     # "Moving": the losses vary across iterations by more than float32 noise could make them.
     moved = max(g) - min(g) > 1e-3 and max(d) - min(d) > 1e-3
     adapted = any(abs(p - p0) > 1e-6 for p in ps)  # p is a float32 buffer: 0.2 reads back as 0.2000000030
-    ok = finite and moved and adapted
-    problems = [name for name, good in (("non-finite loss", finite), ("losses did not move", moved),
+    ok = done >= 2 and finite and moved and adapted
+    problems = [name for name, good in (("fewer than 2 iterations", done >= 2), ("non-finite loss", finite), ("losses did not move", moved),
                                         ("ADA p did not move", adapted)) if not good]
     return {"status": "ok" if ok else "failed", "check": True, "iterations": done, "seconds": seconds,
             "G_loss_first": g[0], "G_loss_last": g[-1], "G_loss_range": max(g) - min(g),
