@@ -6,22 +6,25 @@
 Writes OUTDIR/gpu_suite.json (every section: status ok/failed/skipped, its reason, seconds, results)
 and OUTDIR/gpu_suite.md (the same as tables). A section that raises is recorded as failed and the
 next one still runs; an item that does not apply (CUDA graphs without CUDA) or that its section's
-time budget no longer fits is recorded as skipped with the reason. Exit status 1 when a check
-fails (float32 against the float64 oracle, reduced precision against its bound, the smoke run's
-losses and ADA p), else 0.
+time budget no longer fits is recorded as skipped with the reason. Exit status 1 when a section
+failed, by a check (float32 against the float64 oracle, reduced precision against its bound, the
+smoke run's losses and ADA p) or by an error, else 0. On a 2-core CPU one toy training step takes
+10-20 s, so the dry run's training budget admits the float32 row only and skips the other two.
 
-Sizing. GPU time comes in windows of about 15 minutes, machine start included (a few minutes).
-The section budgets below add up to 7.5 minutes, so a first run plus one rerun after a fix fit in
-one window only if the first run is cut short by its failure; a full run and a full rerun need
-~16 minutes, so rerun with `--only SECTION` (a rerun of one section fits in 2-3 minutes). Each
-budget is checked before every item of its section, so a slow item (a long torch.compile) costs
-at most that item's overrun, not the whole window: the remaining items are recorded as skipped.
+Sizing. GPU time comes in windows of about 15 minutes, machine start included (2-4 minutes). The
+section budgets of a GPU run add up to 5 minutes (correctness 30 s, rendering 120 s, training 90 s,
+smoke 60 s), so a run, a fix and one full rerun fit in a window; the 8-minute ceiling leaves room
+for the one item a budget cannot cut short. Each budget is checked before every item of its
+section, so a slow item (a long torch.compile) costs at most its own overrun: the remaining items
+are recorded as skipped, most informative first (bfloat16 before float32; torch.compile only at
+256x256, since one compile at 1024x1024 could spend the whole budget). `--only render,training` reruns a part.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import sys
@@ -43,6 +46,7 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 PRECISIONS = ("float32", "bfloat16", "float16")
+RENDER_PRECISIONS = ("bfloat16", "float16", "float32")  # the Hopper fast path first, should a budget run out
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Sizes:
     render_presets: tuple[tuple[str, tuple[int, ...]], ...]  # (model preset, frames per call)
     render_iters: int
     compile_backend: str          # "inductor"; the dry run traces with "eager" so that compile code cannot rot
+    compile_presets: tuple[str, ...]  # where torch.compile is timed: at 1024x1024 one compile can eat the budget
     train_preset: str
     train_batch: int
     train_iters: int
@@ -66,11 +71,11 @@ class Sizes:
 
 
 FULL = Sizes(render_presets=(("ffs256", (8, 32)), ("mead1024", (1, 4))), render_iters=20,
-             compile_backend="inductor", train_preset="ffs256", train_batch=64, train_iters=10, train_warmup=3,
-             train_compile=True, smoke_resolution=32, smoke_iterations=100_000, smoke_batch=4, smoke_seconds=100.0,
+             compile_backend="inductor", compile_presets=("ffs256",), train_preset="ffs256", train_batch=64, train_iters=10, train_warmup=3,
+             train_compile=True, smoke_resolution=32, smoke_iterations=100_000, smoke_batch=4, smoke_seconds=50.0,
              clip_frames=None,
-             budgets={"correctness": 45, "render": 180, "training": 120, "smoke": 105})
-TOY = Sizes(render_presets=(("tiny32", (2,)),), render_iters=1, compile_backend="eager",
+             budgets={"correctness": 30, "render": 120, "training": 90, "smoke": 60})
+TOY = Sizes(render_presets=(("tiny32", (2,)),), render_iters=1, compile_backend="eager", compile_presets=("tiny32",),
             train_preset="tiny32", train_batch=2, train_iters=1, train_warmup=0, train_compile=False,
             smoke_resolution=32, smoke_iterations=2, smoke_batch=2, smoke_seconds=60.0,
             clip_frames=2,
@@ -189,16 +194,17 @@ def render(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
     for preset_name, batches in sizes.render_presets:
         G = _generator(preset_name, device)
         flops = flops_per_frame(G)
-        for precision in PRECISIONS:
+        for precision in RENDER_PRECISIONS:
             G.set_precision(precision)
             peak = peak_tflops(device, precision)
             for batch in batches:
                 ws = R.sample_content(G, seed=0, batch_size=1, device=device).repeat(batch, 1, 1)
                 motion_v = torch.randn(batch, G.cfg.motion_v_dim, device=device,
                                        generator=torch.Generator(device).manual_seed(0))
-                modes = {"eager": lambda: G.synthesis.frames(ws, motion_v)}
-                compiled = torch.compile(G.synthesis.frames, backend=sizes.compile_backend)
-                modes[f"compiled ({sizes.compile_backend})"] = lambda: compiled(ws, motion_v)
+                modes = {"eager": functools.partial(G.synthesis.frames, ws, motion_v)}
+                if preset_name in sizes.compile_presets:
+                    compiled = torch.compile(G.synthesis.frames, backend=sizes.compile_backend)
+                    modes[f"compiled ({sizes.compile_backend})"] = functools.partial(compiled, ws, motion_v)
                 for mode, call in [*modes.items(), ("cuda graph", None)]:
                     row = {"preset": preset_name, "resolution": G.img_resolution, "precision": precision,
                            "batch": batch, "mode": mode}
@@ -214,7 +220,7 @@ def render(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
                     try:
                         with torch.no_grad():
                             fps = _frames_per_second(call, batch, sizes.render_iters, device)
-                    except Exception as error:  # one configuration failing must not hide the others
+                    except Exception as error:  # noqa: BLE001 - one configuration failing must not hide the others
                         items.append({**row, "status": "failed", "reason": f"{type(error).__name__}: {error}"})
                         continue
                     items.append({**row, "status": "ok", "frames_per_s": fps, "tflops": fps * flops / 1e12,
@@ -257,8 +263,6 @@ def _model(preset_name: str, frames: int | None):
 def _run_options(**fixed):
     """training.benchmark.measure builds its RunOptions from a preset name, without loss scaling or a
     model of its own; these fields are set on the RunOptions it builds, for the duration."""
-    import functools
-
     from training import loop
 
     original = loop.RunOptions
@@ -286,7 +290,7 @@ def training(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
             with _run_options(loss_scaling=precision == "float16" or None,
                               model=_model(sizes.train_preset, sizes.clip_frames)):
                 r = TB.measure(args, precision)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - recorded; the other precisions still run
             items.append({**row, "status": "failed", "reason": f"{type(error).__name__}: {error}"})
             continue
         items.append({**row, "status": "ok", "frames_per_clip": r["trainer"].model.discriminator.num_frames,
@@ -338,8 +342,9 @@ def smoke(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
     moved = max(g) - min(g) > 1e-3 and max(d) - min(d) > 1e-3
     adapted = any(abs(p - p0) > 1e-6 for p in ps)  # p is a float32 buffer: 0.2 reads back as 0.2000000030
     ok = done >= 2 and finite and moved and adapted
-    problems = [name for name, good in (("fewer than 2 iterations", done >= 2), ("non-finite loss", finite), ("losses did not move", moved),
-                                        ("ADA p did not move", adapted)) if not good]
+    problems = [name for name, good in (("fewer than 2 iterations", done >= 2), ("non-finite loss", finite),
+                                        ("losses did not move", moved), ("ADA p did not move", adapted))
+                if not good]
     return {"status": "ok" if ok else "failed", "check": True, "iterations": done, "seconds": seconds,
             "G_loss_first": g[0], "G_loss_last": g[-1], "G_loss_range": max(g) - min(g),
             "D_loss_first": d[0], "D_loss_last": d[-1], "D_loss_range": max(d) - min(d),
@@ -368,7 +373,7 @@ def run_suite(outdir: Path, dry_run: bool, only: tuple[str, ...] = ()) -> dict:
             print(f"[gpu_suite] {name} (budget {budget.seconds:g} s)", flush=True)
             try:
                 result = section(device, sizes, budget)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - recorded; the other sections still run
                 result = {"status": "failed", "reason": f"{type(error).__name__}: {error}",
                           "traceback": traceback.format_exc()}
         result.update(budget_s=budget.seconds, seconds=budget.used)
