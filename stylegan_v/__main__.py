@@ -144,14 +144,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from safetensors import safe_open
-
-    from .checkpoint import read_config, resolve_checkpoint
+    from .checkpoint import open_safetensors, read_config, resolve_checkpoint
 
     path = resolve_checkpoint(args.file)
     config, meta = read_config(path)
     counts: dict[str, int] = {}
-    with safe_open(str(path), framework="pt") as f:
+    with open_safetensors(path) as f:
         for key in f.keys():
             net = key.split(".", 1)[0]
             counts[net] = counts.get(net, 0) + math.prod(f.get_slice(key).get_shape())

@@ -124,15 +124,16 @@ def save_latents(path: str | os.PathLike, *, ws: torch.Tensor | None = None, c: 
 
 def load_latents(path: str | os.PathLike) -> dict[str, Any]:
     """{'ws': tensor | None, 'c': tensor | None, 'motion': Motion | None, 'metadata': {...}}."""
-    from safetensors import safe_open
+    from .checkpoint import open_safetensors
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"latent file not found: {path}")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        # Bounded like a checkpoint: a regular file whose header fits it, under any file name.
+        with open_safetensors(path, "latent file") as f:
             meta = dict(f.metadata() or {})
             tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except FileNotFoundError:
+        raise
     except Exception as e:
         raise ValueError(f"{path.name} is not a valid safetensors file ({e})") from None
     if meta.get("format") != FORMAT:

@@ -322,3 +322,22 @@ def test_a_failed_direction_save_leaves_the_previous_file(tmp_path, monkeypatch)
         save_direction(path, torch.zeros(8), source="second")
     assert torch.equal(load_direction(path), torch.ones(8))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.safetensors"]  # no temporary file left either
+
+
+def test_latent_files_are_read_with_the_checkpoint_guards(tmp_path):
+    import json
+    import os
+
+    ws = torch.randn(1, 4, 8)
+    # A name that is not valid UTF-8 (safetensors alone refuses to open it) loads the same.
+    odd = tmp_path / os.fsdecode(b"look-\xff.safetensors")
+    save_latents(odd, ws=ws, motion=MotionSeed(3, 1))
+    assert torch.equal(load_latents(odd)["ws"], ws)
+    # A header listing more tensors than any file holds is refused before it is parsed.
+    header = json.dumps({f"t{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(70000)})
+    crowded = tmp_path / "crowded.safetensors"
+    crowded.write_bytes(len(header).to_bytes(8, "little") + header.encode())
+    with pytest.raises(ValueError, match="crowded.safetensors is not a valid safetensors file .*70000 tensors"):
+        load_latents(crowded)
+    with pytest.raises(FileNotFoundError, match="latent file not found"):
+        load_latents(tmp_path / "missing.safetensors")
