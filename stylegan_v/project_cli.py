@@ -75,20 +75,6 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 
-def _device(name: str) -> torch.device:
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ValueError(f"--device {name!r} is not a device name ({e})") from None
-    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
-        raise ValueError(f"--device {name}: no such CUDA device here")
-    return device
-
-
 def _existing(path: Path, flag: str, folder: bool = False) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{flag} {path}: no such {'folder' if folder else 'file'}")
@@ -244,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_args(args)
     checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
     _existing(checkpoint, "--checkpoint")
-    device = _device(args.device)
+    device = A.device(args.device)
     # Read the input before the model loads: a bad picture is refused at once.
     from .checkpoint import read_config, resolve_checkpoint
 

@@ -85,7 +85,9 @@ def test_a_generated_clip_is_reproduced_and_moves(G):
     fps = G.model_config.dataset_fps
     t = R.timestamps(16, fps, fps)
     clip = R.render(G, R.sample_content(G, 777, 1), MotionSeed(778), t)[0]
-    fit = project_video(G, clip, fps, config=PIXELS)
+    # 300 steps: on the sky demo model the 150-step default reaches ~23 dB on clips (measured on three
+    # seed pairs: 23.0, 23.2, 27.4 dB), 300 steps 32.1, 25.3 and 28.4 dB with the motion kept.
+    fit = project_video(G, clip, fps, config=replace(PIXELS, steps=300))
     assert isinstance(fit.motion, FittedMotion) and fit.frames.shape == clip.shape
     assert float(psnr(fit.frames, clip).mean()) >= 25.0
     ratio = frame_change(fit.frames) / frame_change(clip)
