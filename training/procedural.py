@@ -21,6 +21,7 @@ one, for sky the hour at its first frame (day, golden hour, night).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -186,7 +187,9 @@ def write_dataset(
         num_videos, desc="procedural", unit="video", enabled=progress
     ) as bar:
         if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
+            # Spawned, not forked: the sky kind renders with torch, and a child forked from a process
+            # whose torch thread pool is running can deadlock on the pool's locks.
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 # map() keeps input order, so the written layout does not depend on scheduling.
                 results = pool.map(_encode_video, jobs, chunksize=max(1, num_videos // (workers * 8)))
                 for index, frames in results:
