@@ -192,3 +192,64 @@ def test_the_official_fixture_passes_the_scan_and_the_budget():
     top = unpickler.unpickle(fixture, fixture.name)
     assert isinstance(top, dict) and "G_ema" in top
     assert np is not None
+
+
+def _legacy_storage_record(sys_info: bytes | None = None, declared: int | None = None) -> bytes:
+    """torch.save of a 5-element float storage in the legacy layout, optionally with its system-info
+    pickle replaced or its declared element count (in the description and the data header) changed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, (blob,) = torch.arange(5, dtype=torch.float32).storage().__reduce__()
+    f = io.BytesIO(blob)
+    bounds = [0]
+    for _ in range(5):
+        for _ in pickletools.genops(f):
+            pass
+        bounds.append(f.tell())
+    parts = [blob[a:b] for a, b in zip(bounds, bounds[1:])] + [blob[bounds[-1]:]]
+    if sys_info is not None:
+        parts[2] = sys_info
+    if declared is not None:
+        assert b"K\x05Nt" in parts[3]  # BININT1 5, NONE, TUPLE: the numel closing the description
+        parts[3] = parts[3].replace(b"K\x05Nt", b"J" + struct.pack("<i", declared) + b"Nt")
+        parts[5] = struct.pack("<q", declared) + parts[5][8:]
+    return b"".join(parts)
+
+
+def _snapshot_of_one_storage(record: bytes) -> bytes:
+    return b"\x80\x02" + _global("torch.storage", "_load_from_bytes") + _bytes(record) + b"\x85R."
+
+
+NO_RECORD_CHECK = "unpickler.record_nbytes = len"  # hands every record to torch.load unchecked
+
+
+def test_a_storage_record_cannot_hide_deep_nesting_from_the_scan(tmp_path):
+    # The record is a pickle inside a bytes literal: the outer scan sees bytes, torch's loader the tuples.
+    path = tmp_path / "deep_record.pkl"
+    path.write_bytes(_snapshot_of_one_storage(_legacy_storage_record(sys_info=deep_tuple_key(1_000_000))))
+    _refused_in_bounds(path, "storage record is refused", "TUPLE")
+    # Control: handed to torch.load unchecked, the record kills the interpreter while hashing the key.
+    control = run_child(_load_code(path, defence_off=NO_RECORD_CHECK), timeout=120)
+    assert control.returncode < 0, (control.returncode, control.stdout, control.stderr[-500:])
+
+
+def test_a_storage_record_declaring_more_than_it_holds_is_refused_before_allocation(tmp_path):
+    path = tmp_path / "big_record.pkl"
+    path.write_bytes(_snapshot_of_one_storage(_legacy_storage_record(declared=1 << 30)))  # 4 GiB declared
+    _refused_in_bounds(path, "declares 1073741824 x 4 bytes of data and holds 20")
+
+
+def test_honest_storage_records_of_every_type_pass_with_their_size():
+    from stylegan_v.legacy.storage_record import _STORAGE_DTYPES, record_nbytes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for dtype in _STORAGE_DTYPES.values():
+            for n in (0, 1, 7):
+                storage = torch.zeros(n, dtype=dtype).storage()
+                _, (blob,) = storage.__reduce__()
+                assert record_nbytes(blob) == storage.nbytes() == n * storage.element_size()
+    assert record_nbytes(_legacy_storage_record()) == 20
+    for bad in (_legacy_storage_record()[:-1], _legacy_storage_record()[:100], _legacy_storage_record() + b"\0"):
+        with pytest.raises(ValueError):
+            record_nbytes(bad)

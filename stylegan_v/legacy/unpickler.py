@@ -13,7 +13,8 @@ Allowed globals (module.name as pickled), what each becomes, and why a snapshot 
   the pickled state and the embedded source as text (never executed). Every network
   (G, G_ema, D and their submodules) is pickled through it.
 - `torch.storage._load_from_bytes`: a tensor storage, read by `torch.load(weights_only=True)`
-  (torch's own restricted loader); anything but a storage is refused.
+  (torch's own restricted loader) once `storage_record` has checked that the record holds exactly
+  the storage it declares (torch allocates the declared size first); anything else is refused.
 - `torch._utils._rebuild_tensor_v2`: a tensor on such a storage, after checking that its
   shape and strides stay inside the storage and do not repeat elements; no hooks, no metadata.
   `torch._utils._rebuild_parameter` and `_rebuild_parameter_with_state`: the tensor they wrap.
@@ -66,6 +67,7 @@ import numpy as np
 import torch
 
 from ..errors import SnapshotError
+from .storage_record import record_nbytes
 
 _MAX_TENSOR_DIMS = 16
 # Honest snapshots nest a few dozen levels (module trees, OmegaConf nodes); CPython hashes a tuple recursively in C.
@@ -307,13 +309,17 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise SnapshotError(f"{self._source}: malformed tensor storage record")
         self._charge(len(blob), "a tensor storage")
         try:
+            nbytes = record_nbytes(bytes(blob))  # before torch allocates what the record declares
+        except Exception as e:  # fail closed: a record the check cannot follow is not read
+            raise SnapshotError(f"{self._source}: a tensor storage record is refused: {e}") from None
+        try:
             storage = torch.load(io.BytesIO(bytes(blob)), map_location="cpu", weights_only=True)
         except Exception as e:
             raise SnapshotError(f"{self._source}: a tensor storage could not be read ({type(e).__name__}: {e})") from e
         if not isinstance(storage, torch.storage.TypedStorage):
             raise SnapshotError(f"{self._source}: a tensor storage record holds a {type(storage).__name__}")
-        if storage._untyped_storage.nbytes() > len(blob):  # the record carries the storage's bytes
-            raise SnapshotError(f"{self._source}: a tensor storage is larger than its record")
+        if storage._untyped_storage.nbytes() != nbytes:
+            raise SnapshotError(f"{self._source}: a tensor storage is not the size its record declares")
         return storage
 
     def _rebuild_tensor(self, storage=None, offset=None, size=None, stride=None, requires_grad=False,
