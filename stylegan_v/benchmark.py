@@ -4,6 +4,7 @@
     python -m stylegan_v.benchmark --device cpu           # 256x256 only: 1024x1024 takes ~15 min, ~10 GiB
     python -m stylegan_v.benchmark --device cpu --preset ffs256,mead1024 --batch-sizes 1,4 --precisions float32
     python -m stylegan_v.benchmark --device cpu --compare nchw,channels-last --batch-sizes 1 --frames 8
+    python -m stylegan_v.benchmark --device cpu --compare chunk=4,chunk=32 --frames 32 --rounds 5
 
 Times the renderer's hot path (motion window + synthesis) with random weights;
 the numbers do not depend on the weights. Prints one table: frames/s, or with --compare
@@ -18,11 +19,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from . import arguments as A
 from . import render as R
+from .compiled import compile_synthesis
 from .config import PRESETS, preset
 from .generator import Generator, inference_memory_format
 
@@ -82,30 +85,77 @@ def measure(G: Generator, batch: int, frames: int, chunk: int, device: torch.dev
     return batch * frames * repeats / elapsed, peak
 
 
-# Configurations `--compare` can time against each other; each turns a fresh copy of the generator
-# into that configuration. Every speed claim in this project is such a same-run ratio.
-VARIANTS: dict[str, Callable[[Generator], Generator]] = {
-    "nchw": lambda G: G.to(memory_format=torch.contiguous_format),
-    "channels-last": lambda G: G.to(memory_format=torch.channels_last),
-    "compiled": lambda G: _compiled(G),
-}
-
-
-def _compiled(G: Generator) -> Generator:
-    G.synthesis.frames = torch.compile(G.synthesis.frames)
+def _unchanged(G: Generator) -> Generator:
     return G
 
 
-def compare(G: Generator, names: tuple[str, str], batch: int, frames: int, chunk: int, device: torch.device,
+@dataclass(frozen=True)
+class Variant:
+    """A configuration `--compare` can time: what is done to a fresh copy of the generator, and how
+    the renderer is called (frames per chunk, torch threads; None keeps the benchmark's own)."""
+
+    prepare: Callable[[Generator], Generator] = _unchanged
+    chunk: int | None = None
+    threads: int | None = None
+
+
+def _compiled(G: Generator) -> Generator:
+    note = compile_synthesis(G, next(G.parameters()).device)
+    if note:
+        raise RuntimeError(note.removeprefix("note: "))  # a comparison with eager under another name is no comparison
+    return G
+
+
+# Every speed claim in this project is a same-run ratio of two of these (or of a parametric one below).
+VARIANTS: dict[str, Variant] = {
+    "nchw": Variant(lambda G: G.to(memory_format=torch.contiguous_format)),
+    "channels-last": Variant(lambda G: G.to(memory_format=torch.channels_last)),
+    "compiled": Variant(_compiled),
+    "float32": Variant(lambda G: G.set_precision("float32")),
+    "bfloat16": Variant(lambda G: G.set_precision("bfloat16")),  # the top blocks, as --precision bfloat16 renders
+    "float16": Variant(lambda G: G.set_precision("float16")),
+}
+# name=N: the benchmark's generator with one renderer setting changed.
+PARAMETRIC = {"chunk": "frames per video per chunk", "threads": "torch threads while timed"}
+
+
+def variant(spec: str) -> Variant:
+    """A `--compare` configuration: a name from VARIANTS, or chunk=N / threads=N."""
+    name, _, value = spec.partition("=")
+    if value and name in PARAMETRIC:
+        return Variant(**{name: A.integer(1)(value)})
+    if spec in VARIANTS:
+        return VARIANTS[spec]
+    raise ValueError(f"unknown configuration {spec!r}; choose from {', '.join(VARIANTS)}, "
+                     + ", ".join(f"{k}=N ({v})" for k, v in PARAMETRIC.items()))
+
+
+def _measure_variant(G: Generator, v: Variant, batch: int, frames: int, chunk: int, device: torch.device) -> float:
+    threads = torch.get_num_threads()
+    if v.threads:
+        torch.set_num_threads(v.threads)
+    try:
+        fps, _ = measure(G, batch, frames, v.chunk or chunk, device, repeats=1)
+    finally:
+        torch.set_num_threads(threads)
+    return fps
+
+
+def compare(G: Generator, specs: tuple[str, str], batch: int, frames: int, chunk: int, device: torch.device,
             rounds: int) -> list[float]:
     """Per-round frames/s ratios second/first, the two configurations timed alternately."""
-    first, second = (VARIANTS[name](copy.deepcopy(G)) for name in names)
+    variants = [variant(spec) for spec in specs]
+    models = [v.prepare(copy.deepcopy(G)) for v in variants]
     ratios = []
     for _ in range(rounds):
-        a, _ = measure(first, batch, frames, chunk, device, repeats=1)
-        b, _ = measure(second, batch, frames, chunk, device, repeats=1)
+        a, b = (_measure_variant(m, v, batch, frames, chunk, device) for m, v in zip(models, variants))
         ratios.append(b / a)
     return ratios
+
+
+def _configuration(spec: str) -> str:
+    variant(spec)  # refused at parse time, before anything is built
+    return spec
 
 
 def parser() -> A.Parser:
@@ -122,9 +172,10 @@ def parser() -> A.Parser:
     p.add_argument("--frames", type=A.integer(1), default=16, help="frames per video per repeat")
     p.add_argument("--chunk", type=A.integer(1), default=16, help="frames per video rendered at once")
     p.add_argument("--repeats", type=A.integer(1), default=2, help="timed passes over the frames")
-    p.add_argument("--compare", type=A.csv(A.one_of(VARIANTS.keys, "configuration")), metavar="A,B",
-                   help=f"instead of the table, time two of {', '.join(VARIANTS)} alternately and print the "
-                        "median frames/s ratio B/A with its min-max")
+    p.add_argument("--compare", type=A.csv(_configuration), metavar="A,B",
+                   help=f"instead of the table, time two of {', '.join(VARIANTS)}, "
+                        + ", ".join(f"{k}=N ({v})" for k, v in PARAMETRIC.items())
+                        + " alternately and print the median frames/s ratio B/A with its min-max")
     p.add_argument("--rounds", type=A.integer(1), default=5, help="alternations for --compare")
     return p
 
