@@ -86,6 +86,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     device = A.device(args.device)
     G = load(args.checkpoint, device=device)
     G.set_precision(args.precision)
+    if args.compile:
+        from .compiled import compile_synthesis
+
+        note = compile_synthesis(G, device)
+        if note:
+            print(note, file=sys.stderr)
     if args.class_index is not None and G.c_dim == 0:
         raise ValueError("--class-index is for class-conditional models; this one is unconditional")
     scale = args.scale if args.scale is not None else resize.default_scale(G.img_resolution)
@@ -190,6 +196,10 @@ def _render_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--precision", default="float32", type=A.precision, metavar="{float32,float16,bfloat16}",
                    help="precision of the top synthesis blocks (the original ran them in float16); "
                         "fp32, fp16 and bf16 are read too")
+    r.add_argument("--compile", action="store_true",
+                   help="torch.compile the synthesis network: the first run compiles for minutes (kept in a "
+                        "cache for the next), then renders faster; eager, with a note, where no C++ compiler is "
+                        "found")
     r.add_argument("--dataset-fps", type=A.positive, help="the model's dataset fps, if its file is wrong "
                                                           "(default: the file's)")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or mps; auto is CUDA when present")

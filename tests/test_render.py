@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -310,3 +311,54 @@ def test_times_beyond_the_exact_range_are_refused_naming_the_limit(tiny_generato
         R.motion_window(G, R.MotionSeed(0), torch.tensor([[0.0, float("nan")]], dtype=torch.float64))
     just_inside = torch.tensor([[R.MAX_MODEL_TIME - 1000]], dtype=torch.float64)
     assert torch.isfinite(R.motion_window(G, R.MotionSeed(0), just_inside)).all()
+
+
+def test_compile_without_a_cpp_compiler_stays_eager_with_a_note(tiny_generator, monkeypatch, tmp_path):
+    """Neither $CXX nor g++ can be found: the network is left eager, and the note says why."""
+    from stylegan_v.compiled import compile_synthesis
+
+    eager = tiny_generator.synthesis.frames
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no g++ on it
+    monkeypatch.delenv("CXX", raising=False)
+    note = compile_synthesis(tiny_generator, "cpu")
+    assert note.startswith("note: no C++ compiler (g++) found") and "\n" not in note
+    assert tiny_generator.synthesis.frames == eager  # not wrapped by torch.compile
+    monkeypatch.setenv("CXX", str(tmp_path / "missing-g++"))
+    assert "missing-g++" in compile_synthesis(tiny_generator, "cpu")
+
+
+def test_render_compile_falls_back_to_eager_in_a_process_without_a_compiler(tmp_path):
+    """`render --compile` with $CXX naming a missing binary: one note on stderr, and the video is written."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "v.mp4"
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-g++"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "stylegan_v", "render", "--compile", "--frames", "2", "--scale", "1",
+                           "--device", "cpu", "--out", str(out)], check=False, capture_output=True, text=True, env=env,
+                          timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if "C++ compiler" in line]
+    expected = (f"note: no C++ compiler ({tmp_path / 'no-such-g++'}) found, so torch.compile cannot build kernels; "
+                "rendering eager")
+    assert notes == [expected], done.stderr
+    assert out.stat().st_size > 0
+
+
+def test_compile_with_a_compiler_wraps_synthesis_and_caches_beside_converted_snapshots(tiny_generator, monkeypatch,
+                                                                                       tmp_path):
+    from stylegan_v.compiled import compile_synthesis
+
+    fake = tmp_path / "bin" / "g++"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("STYLEGAN_V_CACHE", str(tmp_path / "cache"))
+    eager = tiny_generator.synthesis.frames
+    assert compile_synthesis(tiny_generator, "cpu") is None  # compiles lazily, at the first call (not made here)
+    assert tiny_generator.synthesis.frames != eager
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cache" / "inductor")
