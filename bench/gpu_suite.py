@@ -23,7 +23,6 @@ are recorded as skipped, most informative first (bfloat16 before float32; torch.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import math
@@ -264,20 +263,6 @@ def _model(preset_name: str, frames: int | None):
     return dataclasses.replace(model, discriminator=dataclasses.replace(model.discriminator, num_frames=frames))
 
 
-@contextlib.contextmanager
-def _run_options(**fixed):
-    """training.benchmark.measure builds its RunOptions from a preset name, without loss scaling or a
-    model of its own; these fields are set on the RunOptions it builds, for the duration."""
-    from training import loop
-
-    original = loop.RunOptions
-    loop.RunOptions = functools.partial(original, **{k: v for k, v in fixed.items() if v is not None})
-    try:
-        yield
-    finally:
-        loop.RunOptions = original
-
-
 def training(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
     from training import benchmark as TB
 
@@ -287,14 +272,12 @@ def training(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
         if not budget.left():
             items.append({**row, **_skipped("section budget spent")})
             continue
-        args = argparse.Namespace(preset=sizes.train_preset, batch=sizes.train_batch, batch_gpu=None,
-                                  iters=sizes.train_iters, warmup=sizes.train_warmup, device=device.type,
-                                  compile=sizes.train_compile, channels_last=device.type == "cuda", aug="ada",
-                                  p=0.2, peak_tflops=None)
+        config = TB.BenchConfig(preset=sizes.train_preset, batch=sizes.train_batch, device=device.type,
+                                precision=precision, loss_scaling=precision == "float16",
+                                compile=sizes.train_compile, channels_last=device.type == "cuda",
+                                model=_model(sizes.train_preset, sizes.clip_frames))
         try:
-            with _run_options(loss_scaling=precision == "float16" or None,
-                              model=_model(sizes.train_preset, sizes.clip_frames)):
-                r = TB.measure(args, precision)
+            r = TB.measure(config, sizes.train_iters, sizes.train_warmup)
         except Exception as error:  # noqa: BLE001 - recorded; the other precisions still run
             items.append({**row, "status": "failed", "reason": f"{type(error).__name__}: {error}"})
             continue

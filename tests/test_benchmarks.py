@@ -61,6 +61,10 @@ def test_render_benchmark_on_cpu_defaults_to_256_only():
     (("training.benchmark", "--preset", "tiny32", "--p", "1.5"), "argument --p: must be in [0, 1], got 1.5"),
     (("training.benchmark", "--preset", "nope"), "argument --preset: unknown preset 'nope'"),
     (("training.benchmark",), "the following arguments are required: --preset"),
+    (("stylegan_v.benchmark", "--compare", "chunk=0,nchw"), "argument --compare: 'chunk=0': must be >= 1, got 0"),
+    (("training.benchmark", "--preset", "tiny32", "--compare", "float32,fast"),
+     "argument --compare: 'fast': unknown configuration"),
+    (("training.benchmark", "--preset", "tiny32", "--compare", "float32"), "--compare takes two configurations"),
 ])
 def test_bad_arguments_are_refused_in_one_line_before_any_work(args, message):
     result = run_module(*args, check=False)
@@ -79,3 +83,38 @@ def test_render_benchmark_compares_two_configurations_alternately():
     assert all(float(lo) <= float(median) <= float(hi) and float(lo) > 0 for _, median, lo, hi in rows), out
     refused = run_module("stylegan_v.benchmark", "--compare", "nchw", check=False)
     assert refused.returncode == 2 and "--compare takes two configurations" in refused.stderr
+
+
+def test_render_comparison_restores_the_threads_it_changes():
+    """A threads=N configuration is timed with N threads; the other one, and the caller, keep theirs."""
+    import torch
+
+    from stylegan_v import benchmark as B
+
+    G = B._generator("tiny32", torch.device("cpu"))
+    before = torch.get_num_threads()
+    seen = []
+    measure = B.measure
+
+    def spy(*args, **kwargs):
+        seen.append((torch.get_num_threads(), args[3]))  # (threads, chunk) while this configuration runs
+        return measure(*args, **kwargs)
+
+    B.measure = spy
+    try:
+        ratios = B.compare(G, ("threads=1", "chunk=1"), batch=1, frames=2, chunk=2, device=torch.device("cpu"),
+                           rounds=2)
+    finally:
+        B.measure = measure
+    assert len(ratios) == 2 and all(r > 0 for r in ratios)
+    assert seen == [(1, 2), (before, 1)] * 2
+    assert torch.get_num_threads() == before
+
+
+def test_training_benchmark_compares_two_configurations_alternately():
+    out = run_module("training.benchmark", "--preset", "tiny32", "--batch", "2", "--iters", "1", "--warmup", "1",
+                     "--device", "cpu", "--threads", "1", "--aug", "none", "--compare", "nchw,channels-last",
+                     "--rounds", "2")
+    assert "channels-last / nchw kimg/s" in out and "of 2 alternated rounds" in out, out
+    median, lo, hi = map(float, re.search(r"^\s+([\d.]+)\s+\(([\d.]+)-([\d.]+)\)$", out, flags=re.MULTILINE).groups())
+    assert 0 < lo <= median <= hi, out
