@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 from dataclasses import replace
 
 import comfy.model_management as mm
@@ -77,6 +79,15 @@ def progress_callback(steps: int, preview_every: int):
     return callback
 
 
+@contextlib.contextmanager
+def autograd(generator, *tensors: torch.Tensor | None):
+    """ComfyUI runs every node under torch.inference_mode(), and the model's weights and the input
+    images were made there: autograd may not save such tensors for the backward pass. Yields a copy
+    of the generator and of `tensors` made outside inference mode, with gradients on."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield copy.deepcopy(generator), *(None if x is None else x.clone() for x in tensors)
+
+
 def config(steps: int, latent: str, perceptual: str, seed: int):
     if latent not in LATENTS or perceptual not in PERCEPTUALS:
         raise ValueError(f"latent must be one of {', '.join(LATENTS)} and perceptual one of {', '.join(PERCEPTUALS)}")
@@ -116,9 +127,10 @@ class ProjectImage(io.ComfyNode):
         c = labels(generator, class_index, targets.shape[0])
         t = float(time) * float(generator.model_config.dataset_fps)
         try:
-            result = project_images(generator, targets.to(next(generator.parameters()).device), t=t, motion=motion,
-                                    c=c, config=config(steps, latent, perceptual, seed),
-                                    callback=progress_callback(steps, preview_every))
+            with autograd(generator, targets.to(next(generator.parameters()).device), c) as (generator, targets, c):
+                result = project_images(generator, targets, t=t, motion=motion, c=c,
+                                        config=config(steps, latent, perceptual, seed),
+                                        callback=progress_callback(steps, preview_every))
         except OUT_OF_MEMORY:
             mm.soft_empty_cache()
             raise RuntimeError("out of memory while projecting: project fewer pictures at once") from None
@@ -161,9 +173,9 @@ class ProjectVideo(io.ComfyNode):
                              "StyleGAN-V Project Image for a single picture)")
         c = labels(generator, class_index, 1)
         try:
-            result = project_video(generator, clip.to(next(generator.parameters()).device), fps, c=c,
-                                   config=config(steps, latent, perceptual, seed),
-                                   callback=progress_callback(steps, preview_every))
+            with autograd(generator, clip.to(next(generator.parameters()).device), c) as (generator, clip, c):
+                result = project_video(generator, clip, fps, c=c, config=config(steps, latent, perceptual, seed),
+                                       callback=progress_callback(steps, preview_every))
         except OUT_OF_MEMORY:
             mm.soft_empty_cache()
             raise RuntimeError("out of memory while projecting the clip: use fewer frames") from None

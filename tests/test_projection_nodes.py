@@ -135,3 +135,19 @@ def test_refusals_name_the_problem(comfy, model):
     with pytest.raises(ValueError, match="at least 2"):
         comfy.run("StyleGANV_ProjectVideo", model=model, images=torch.zeros(1, 32, 32, 3), fps=25.0, steps=1,
                   preview_every=0, **SEARCH)
+
+
+def test_projection_runs_under_inference_mode_like_comfyui(comfy):
+    # ComfyUI executes every node inside torch.inference_mode(), so the model's weights, the
+    # pictures and the motion all come from there; the search needs autograd all the same.
+    with torch.inference_mode():
+        model = comfy.run("StyleGANV_LoadModel", ckpt_name=DEMO_CHECKPOINT, dtype="fp32").args[0]
+        clip = frames(comfy, model, 2, seed=3)
+        motion = comfy.run("StyleGANV_SampleMotion", seed=5, batch_size=1).args[0]
+        (content,) = comfy.run("StyleGANV_ProjectImage", model=model, image=clip[:1], motion=motion, time=0.0,
+                               steps=2, preview_every=0, **SEARCH).args
+        fitted, fitted_motion = comfy.run("StyleGANV_ProjectVideo", model=model, images=clip, fps=25.0, steps=2,
+                                          preview_every=0, **SEARCH).args
+    generator = model.model.generator
+    assert content.ws.shape == fitted.ws.shape == (1, generator.num_ws, generator.w_dim)
+    assert bool(torch.isfinite(content.ws).all()) and bool(torch.isfinite(fitted.ws).all())
