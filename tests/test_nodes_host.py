@@ -3,7 +3,8 @@
 One server (started once for this module) with the pack loaded from a custom_nodes folder
 named by --extra-model-paths-config, and small random-weight checkpoints in models/stylegan_v.
 The UI test loads every workflow in workflows/ in Debian's Chromium, presses Run, and checks
-the files the workflow wrote: frame count, frame rate and size.
+the files the workflow wrote: frame count, frame rate and size. The input folder holds the
+picture and clip the projection examples name, models/upscale_models the stand-in upscaler.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import time
 
 import av
 import pytest
-from PIL import Image
-
+from host.chain_workflows import UPSCALE_SCALE
 from host.editing_workflows import EXPECTED as EDITING_EXPECTED  # the editing examples' outputs
 from host.harness import REPO_ROOT, ComfyServer, HttpError, count, execution_error, require_host, status_messages
-from host.make_workflows import NOTE_TYPES, WORKFLOWS
+from host.make_workflows import NOTE_TYPES, TITLES, WORKFLOWS, prepare_host, workflow_id
 from host.models import DEMO_CHECKPOINT, make_checkpoint
+from host.projection_workflows import EXPECTED as PROJECTION_EXPECTED
+from PIL import Image
 
 pytestmark = pytest.mark.host
 
@@ -42,6 +44,7 @@ def server(tmp_path_factory):
     make_checkpoint(srv.models_dir / DEMO_CHECKPOINT)
     (srv.models_dir / "corrupt.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not a header")
     (srv.models_dir / "not_stylegan.pkl").write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    prepare_host(srv)
     with srv:
         failed = [line for line in srv.log_text().splitlines() if "IMPORT FAILED" in line and "stylegan-v" in line]
         assert not failed, srv.log_tail()
@@ -206,7 +209,13 @@ def test_free_unloads_the_model(server):
 
 # -- the real frontend ------------------------------------------------------------------------
 
-CI_TIMELINE = {"stylegan_v_long_video_to_file": {"duration": 2.0}}  # ten minutes is for users, not CI
+# What CI changes in the page before Run: ten minutes are for users, and so are full searches
+# (the perceptual network takes tens of seconds to load; tests/test_projection.py covers it).
+SHORT_SEARCH = {"steps": 2, "perceptual": "none"}
+CI_OVERRIDES = {"stylegan_v_long_video_to_file": {"StyleGANV_Timeline": {"duration": 2.0}},
+                "stylegan_v_animate_picture": {"StyleGANV_ProjectImage": SHORT_SEARCH},
+                "stylegan_v_continue_clip": {"StyleGANV_ProjectVideo": SHORT_SEARCH}}
+CI_TIMELINE = {name: o["StyleGANV_Timeline"] for name, o in CI_OVERRIDES.items() if "StyleGANV_Timeline" in o}
 
 
 def widget_values(node: dict) -> dict:
@@ -224,7 +233,7 @@ def widget_values(node: dict) -> dict:
 # their widgets; others bring theirs (EDITING_EXPECTED) or get the generic checks below.
 BASIC_TYPES = {"StyleGANV_LoadModel", "StyleGANV_SampleContent", "StyleGANV_SampleMotion", "StyleGANV_Timeline",
                "StyleGANV_Render", "StyleGANV_RenderToFile", "CreateVideo", "SaveVideo", "ImageScaleBy",
-               "SaveAnimatedWEBP", *NOTE_TYPES}
+               "SaveAnimatedWEBP", "UpscaleModelLoader", "ImageUpscaleWithModel", *NOTE_TYPES}
 
 
 def expected_output(workflow: dict, overrides: dict) -> dict | None:
@@ -239,6 +248,8 @@ def expected_output(workflow: dict, overrides: dict) -> dict | None:
     width, height = (32 * columns, 32 * math.ceil(batch / columns)) if columns else (32, 32)
     videos = 1 if columns else batch
     scale = nodes.get("ImageScaleBy", {}).get("scale_by", 1.0)
+    if "ImageUpscaleWithModel" in nodes:
+        scale *= UPSCALE_SCALE  # the stand-in upscaler the server holds
     return {"frames": frames * (1 if columns or "StyleGANV_RenderToFile" in nodes else videos),
             "fps": tl["fps"], "size": (round(width * scale), round(height * scale)),
             "files": videos if "StyleGANV_RenderToFile" in nodes else 1}
@@ -254,10 +265,10 @@ def test_every_workflow_runs_from_the_real_frontend(server, tmp_path):
     assert host.chromium is not None, "the host was built without Chromium (SKIP_UI=1)"
     job = {"url": server.url, "chromium": str(host.chromium), "shots": str(tmp_path), "pack": "stylegan-v",
            "workflows": [str(p) for p in WORKFLOW_FILES], "timeout_ms": 240_000,
-           "overrides": {name: {"StyleGANV_Timeline": values} for name, values in CI_TIMELINE.items()}}
+           "overrides": {TITLES[name]: values for name, values in CI_OVERRIDES.items()}}
     (tmp_path / "job.json").write_text(json.dumps(job))
     run = subprocess.run([host.node, str(REPO_ROOT / "tests/host/ui/drive.mjs"), str(tmp_path / "job.json")],
-                         capture_output=True, text=True, timeout=600)
+                         check=False, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -266,9 +277,10 @@ def test_every_workflow_runs_from_the_real_frontend(server, tmp_path):
     assert all(report["templates_titles_visible"].values()), report["templates_titles_visible"]
 
     for result, path in zip(report["workflows"], WORKFLOW_FILES):
-        name = result["name"]
+        name = workflow_id(path)
+        assert result["name"] == path.stem and name, (result["name"], path)
         assert result["missing_in_frontend"] == [] and not result["missing_dialog"], result
-        assert len(result["overridden"]) == len(CI_TIMELINE.get(name, {})), result["overridden"]
+        assert len(result["overridden"]) == sum(map(len, CI_OVERRIDES.get(name, {}).values())), result["overridden"]
         assert result["queue_response"]["status"] == 200, result["queue_response"]
         assert result["status"] == "success", (name, server.log_tail())
         entry = server.get(f"/history/{result['prompt_id']}")[result["prompt_id"]]
@@ -277,7 +289,8 @@ def test_every_workflow_runs_from_the_real_frontend(server, tmp_path):
             assert result["videos_shown"] >= 1, f"{name}: no video preview in the UI"
             # The mp4 carries its workflow: dropping it on the UI rebuilds the same graph.
             assert result["restored_types"] == result["loaded_types"], (name, result["restored_types"])
-        expected = EDITING_EXPECTED.get(name) or expected_output(workflow, CI_TIMELINE.get(name, {}))
+        expected = EDITING_EXPECTED.get(name) or PROJECTION_EXPECTED.get(name) \
+            or expected_output(workflow, CI_TIMELINE.get(name, {}))
         files = saved_files(entry)
         assert files and (expected is None or len(files) == expected["files"]), (name, files)
         for item in files:

@@ -146,8 +146,8 @@ def test_projection_runs_under_inference_mode_like_comfyui(comfy):
         motion = comfy.run("StyleGANV_SampleMotion", seed=5, batch_size=1).args[0]
         (content,) = comfy.run("StyleGANV_ProjectImage", model=model, image=clip[:1], motion=motion, time=0.0,
                                steps=2, preview_every=0, **SEARCH).args
-        fitted, fitted_motion = comfy.run("StyleGANV_ProjectVideo", model=model, images=clip, fps=25.0, steps=2,
-                                          preview_every=0, **SEARCH).args
+        fitted, _ = comfy.run("StyleGANV_ProjectVideo", model=model, images=clip, fps=25.0, steps=2,
+                              preview_every=0, **SEARCH).args
     generator = model.model.generator
     assert content.ws.shape == fitted.ws.shape == (1, generator.num_ws, generator.w_dim)
     assert bool(torch.isfinite(content.ws).all()) and bool(torch.isfinite(fitted.ws).all())

@@ -17,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from host.chain_workflows import CHAINS, CHAINS_DIR, THIRD_PARTY
 from host.harness import require_host
 from host.make_workflows import (
     NOTE_TYPES,
     SOCKET_TYPES,
     STEPS,
+    TITLES,
     VIEWPORTS,
     WORKFLOWS_DIR,
     all_workflows,
@@ -31,13 +33,16 @@ from host.make_workflows import (
     run_views,
     thumbnail,
     thumbnail_prompt,
+    workflow_file,
+    workflow_id,
 )
 from PIL import Image
 
 pytestmark = pytest.mark.host
 
 WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.json"))
-OURS = sorted(p.stem for p in WORKFLOW_FILES if p.stem in all_workflows())
+OURS = sorted(name for p in WORKFLOW_FILES if (name := workflow_id(p)) in all_workflows())
+BASIC = workflow_file("stylegan_v_basic_video").stem  # views.mjs names a workflow by its file
 # The basic workflow as a user saved it before its labels, layout and Save path changed (a copy of
 # the file as it was committed then, so the test needs no git history).
 OLD_WORKFLOW = Path(__file__).resolve().parent / "fixtures" / "workflows" / "basic_video_as_saved_before_relabelling.json"
@@ -54,7 +59,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("views")
-    return run_views(server, tmp, WORKFLOW_FILES, run=["stylegan_v_basic_video"], old_workflow=OLD_WORKFLOW,
+    return run_views(server, tmp, WORKFLOW_FILES, run=[BASIC], old_workflow=OLD_WORKFLOW,
                      without_script=True)
 
 
@@ -85,7 +90,7 @@ def test_the_saved_view_is_what_opens(report):
 
 
 def test_the_basic_workflow_runs_from_the_page_and_shows_its_video(report):
-    (basic,) = [w for w in report["workflows"] if w["name"] == "stylegan_v_basic_video"]
+    (basic,) = [w for w in report["workflows"] if w["name"] == BASIC]
     assert basic["status"] == "success" and basic["videos_shown"] >= 1, basic
 
 
@@ -159,7 +164,7 @@ def inside(box, outer) -> bool:
 
 @pytest.mark.parametrize("name", OURS)
 def test_workflow_has_named_steps_and_a_note(name):
-    workflow = json.loads((WORKFLOWS_DIR / f"{name}.json").read_text())
+    workflow = json.loads(workflow_file(name).read_text())
     groups = workflow["groups"]
     assert groups and all(g["title"] in STEPS for g in groups), [g["title"] for g in groups]
     notes = [n for n in workflow["nodes"] if n["type"] in NOTE_TYPES]
@@ -181,9 +186,66 @@ def test_thumbnail_is_frames_of_what_the_workflow_renders(server, name):
     assert entry["status"]["status_str"] == "success", server.log_tail()
     (item, *_) = [i for out in entry["outputs"].values() for i in out.get("images", []) if i.get("type") == "output"]
     fresh = np.asarray(thumbnail(output_frames(server.output_file(item))), dtype=np.float64)
-    with Image.open(WORKFLOWS_DIR / f"{name}.jpg") as im:
+    with Image.open(workflow_file(name).with_suffix(".jpg")) as im:
         stored = np.asarray(im.convert("RGB"), dtype=np.float64)
     assert stored.shape == fresh.shape, "rerun: .venv/bin/python -m tests.host.make_workflows --thumbnails"
     # JPEG at quality 90 moves smooth pixels by a few levels; another picture differs by tens.
     assert np.abs(stored - fresh).mean() < 4.0, \
-        f"{name}.jpg is not what the workflow renders now; rerun make_workflows --thumbnails"
+        f"{workflow_file(name).stem}.jpg is not what the workflow renders now; rerun make_workflows --thumbnails"
+
+
+def test_templates_are_named_by_their_titles():
+    # The Templates browser titles a pack's template by its file name: each file is one of ours.
+    assert sorted(p.stem for p in WORKFLOW_FILES) == sorted(TITLES[name] for name in all_workflows())
+    for path in WORKFLOW_FILES:
+        assert path.with_suffix(".jpg").is_file(), f"{path.name} has no thumbnail"
+
+
+# -- the chains into other packs (docs/chains/) -----------------------------------------------
+
+CHAIN_FILES = sorted(CHAINS_DIR.glob("*.json"))
+
+
+def accepts(declared: dict, name: str, link_type: str) -> bool:
+    spec = {**declared["input"]["required"], **declared["input"].get("optional", {})}[name]
+    return link_type in declared.get("accepts", {}).get(name, [spec[0]])
+
+
+def test_chain_files_are_the_chains():
+    assert sorted(p.stem for p in CHAIN_FILES) == sorted(CHAINS)
+    for path in CHAIN_FILES:
+        assert path.with_suffix(".png").is_file(), f"{path.name} has no screenshot"
+
+
+@pytest.mark.parametrize("path", CHAIN_FILES, ids=lambda p: p.stem)
+def test_chain_links_into_other_packs_match_their_declared_inputs(path):
+    workflow = json.loads(path.read_text())
+    nodes = {n["id"]: n for n in workflow["nodes"]}
+    third_party = [n for n in nodes.values() if n["type"] in THIRD_PARTY]
+    assert third_party, f"{path.name} uses no other pack"
+    checked = 0
+    for _, origin, origin_slot, target, target_slot, link_type in workflow["links"]:
+        source, sink = nodes[origin], nodes[target]
+        assert source["outputs"][origin_slot]["type"] == link_type, (path.name, source["type"])
+        if sink["type"] in THIRD_PARTY:
+            name = sink["inputs"][target_slot]["name"]
+            assert accepts(THIRD_PARTY[sink["type"]], name, link_type), (path.name, sink["type"], name, link_type)
+            checked += 1
+        if source["type"] in THIRD_PARTY:
+            assert THIRD_PARTY[source["type"]]["output"][origin_slot] == link_type, (path.name, source["type"])
+    assert checked >= 1
+    # The prompt gives every required input of those nodes, by their declared names only.
+    for node in CHAINS[path.stem][0].values():
+        if node["class_type"] in THIRD_PARTY:
+            declared = THIRD_PARTY[node["class_type"]]["input"]
+            assert set(declared["required"]) <= set(node["inputs"]) <= {*declared["required"],
+                                                                         *declared.get("optional", {})}
+
+
+def test_interpolated_chain_plays_at_the_timeline_fps_times_the_multiplier():
+    workflow = json.loads((CHAINS_DIR / "rife_interpolation.json").read_text())
+    nodes = {n["type"]: n for n in workflow["nodes"]}
+    widgets = {t: dict(zip([i["name"] for i in n["inputs"] if "widget" in i], n["widgets_values"]))
+               for t, n in nodes.items() if t in ("StyleGANV_Timeline", "CreateVideo", "RIFE VFI")}
+    # (The Timeline's list has no control value: it has no seed.)
+    assert widgets["CreateVideo"]["fps"] == widgets["StyleGANV_Timeline"]["fps"] * widgets["RIFE VFI"]["multiplier"]

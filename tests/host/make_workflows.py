@@ -5,15 +5,15 @@ each a stack of named groups (one step of `STEPS`: Model, Content, Motion, Time,
 and markdown notes. The real frontend converts the prompt to a UI workflow, lays it out,
 fits the saved view to a 1280x800 window (below the top bar, right of the side bar) and
 refuses a layout where a wire runs right to left or behind a node (tests/host/ui/export.mjs).
-The thumbnails are frames of what each workflow renders with the bundled demo model. With the
-host built (`bash .ci/comfy_host.sh`):
+The thumbnails are frames of what each workflow renders with the bundled demo model (its first
+seconds, projections with fewer steps). With the host built (`bash .ci/comfy_host.sh`):
 
-    .venv/bin/python -m tests.host.make_workflows                # workflow files and thumbnails
+    .venv/bin/python -m tests.host.make_workflows                # workflow files (and docs/chains/), thumbnails
     .venv/bin/python -m tests.host.make_workflows --thumbnails   # thumbnails only (after a new demo model)
     .venv/bin/python -m tests.host.make_workflows --screenshots  # the README's screenshots
 
-Other example sets (tests/host/editing_workflows.py) use the same pieces: `Layout`, `Column`,
-`Group`, `Note`, `note_text`, and `export` / `write_thumbnails` for their own WORKFLOWS.
+Other example sets (editing_workflows, projection_workflows, chain_workflows) use the same
+pieces: `Layout`, `Column`, `Group`, `Note`, `note_text`; `all_workflows` gathers the templates.
 """
 
 from __future__ import annotations
@@ -43,6 +43,36 @@ VIEWPORTS = ((1600, 1000), (1280, 800))  # the windows every workflow must open 
 STEPS = {"Model": "#3f789e", "Content": "#a1309b", "Motion": "#3f8f8f", "Time": "#5a5aa8", "Render": "#8a8a3f",
          "Save": "#b06634"}
 NOTE_TYPES = ("MarkdownNote",)  # frontend-only nodes: in the UI workflow, never in the prompt
+PREVIEW_TYPES = ("LoadImage", "LoadVideo")  # nodes whose preview of the input file sets their height
+
+# Each example's title, which is also its file name (workflows/<title>.json and .jpg): ComfyUI's
+# frontend titles a custom node's template by its file name and reads no index, title or
+# description file for custom nodes (1.32's workflowTemplatesStore and useTemplateWorkflows;
+# the card's description is the same name with '-' and '_' as spaces). The common prefix keeps
+# them together when sorted and tells them apart among the core templates under All Templates.
+# The code names each example by its id, the key here.
+TITLES = {
+    "stylegan_v_basic_video": "StyleGAN-V basic video",
+    "stylegan_v_upscale_webp": "StyleGAN-V upscaled WEBP",
+    "stylegan_v_long_video_to_file": "StyleGAN-V long video to file",
+    "stylegan_v_seamless_loop": "StyleGAN-V seamless loop",
+    "stylegan_v_slow_motion_ramp": "StyleGAN-V slow motion ramp",
+    "stylegan_v_content_morph": "StyleGAN-V content morph",
+    "stylegan_v_content_motion_grid": "StyleGAN-V content x motion grid",
+    "stylegan_v_animate_picture": "StyleGAN-V animate a picture",
+    "stylegan_v_continue_clip": "StyleGAN-V continue a clip",
+    "stylegan_v_upscale_model": "StyleGAN-V upscale with a model",
+}
+
+
+def workflow_file(name: str, folder: Path = WORKFLOWS_DIR) -> Path:
+    """The file of the example with id `name`."""
+    return folder / f"{TITLES[name]}.json"
+
+
+def workflow_id(path: Path) -> str | None:
+    """The id of the example in `path` (None for a file that is not one of ours)."""
+    return next((name for name, title in TITLES.items() if title == Path(path).stem), None)
 
 
 @dataclass(frozen=True)
@@ -94,7 +124,8 @@ class Layout:
         """What export.mjs lays out; `resolution` is the demo model's, for the notes."""
         return {"columns": [{"width": c.width, "top": c.top, "blocks": [b.to_json(resolution) for b in c.blocks]}
                             for c in self.columns],
-                "spacing": dict(self.spacing), "fit": {"margin": 16, "maxScale": 1.0, "minScale": 0.62}}
+                "spacing": dict(self.spacing), "fit": {"margin": 16, "maxScale": 1.0, "minScale": 0.62},
+                "preview_types": list(PREVIEW_TYPES)}
 
     def node_ids(self) -> list[str]:
         return [n for c in self.columns for b in c.blocks if isinstance(b, Group) for n in b.nodes]
@@ -141,10 +172,11 @@ def render(class_type: str, grid_columns: int, **extra) -> dict:
                        "chunk_size": 16, "grid_columns": grid_columns, **extra}}
 
 
-def save_video(prefix: str, source: str = "5") -> dict:
-    # Render's video output goes straight into the core saver: the mp4 path needs no Create Video.
-    return {"class_type": "SaveVideo", "inputs": {"video": [source, 2], "filename_prefix": prefix, "format": "mp4",
-                                                  "codec": "h264"}}
+def save_video(prefix: str, source: str = "5", output: int = 2) -> dict:
+    # Render's video output (its third) goes straight into the core saver: the mp4 path needs no
+    # Create Video. Other sources name their own output.
+    return {"class_type": "SaveVideo", "inputs": {"video": [source, output], "filename_prefix": prefix,
+                                                  "format": "mp4", "codec": "h264"}}
 
 
 def latents_layout(note: Note, *later: Column, time: tuple[str, ...] = ("4",)) -> Layout:
@@ -192,27 +224,54 @@ WORKFLOWS = {
 
 # -- writing the files ------------------------------------------------------------------------
 
+def prepare_host(server: ComfyServer) -> None:
+    """What the examples name besides the model: the picture and clip in the input folder, the
+    stand-in upscale model in models/upscale_models."""
+    from .chain_workflows import write_upscale_model
+    from .projection_workflows import write_inputs
+
+    write_inputs(server.base_dir / "input")
+    write_upscale_model(server.base_dir / "models")
+
+
 def demo_server(host, tmp: Path) -> ComfyServer:
     server = ComfyServer(host, tmp)
     server.models_dir.mkdir(parents=True, exist_ok=True)
     if not BUNDLED_DEMO.is_file():  # the pack lists its demo model itself when it ships
         make_checkpoint(server.models_dir / DEMO_CHECKPOINT)
+    prepare_host(server)
     return server
 
 
-def export(server: ComfyServer, workflows: dict, tmp: Path) -> None:
-    """Writes workflows/<name>.json for each (prompt, Layout) through the real frontend."""
+def export(server: ComfyServer, workflows: dict, tmp: Path, files: dict | None = None,
+           node_defs: dict | None = None) -> None:
+    """Writes each (prompt, Layout) through the real frontend: to workflows/<title>.json, or to
+    files[name]. `node_defs` registers nodes of packs the host lacks, for the layout only."""
     size = demo_resolution()
     items = [{"name": name, "prompt": prompt, "layout": layout.to_json(size),
-              "out_json": str(WORKFLOWS_DIR / f"{name}.json")} for name, (prompt, layout) in workflows.items()]
+              "out_json": str((files or {}).get(name) or workflow_file(name))}
+             for name, (prompt, layout) in workflows.items()]
     job = tmp / "export.json"
     job.write_text(json.dumps({"url": server.url, "chromium": str(server.host.chromium),
-                               "viewport": list(FIT_VIEWPORT), "items": items}))
-    WORKFLOWS_DIR.mkdir(exist_ok=True)
+                               "viewport": list(FIT_VIEWPORT), "items": items, "node_defs": node_defs or {}}))
+    for item in items:
+        Path(item["out_json"]).parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([server.host.node, str(UI_DIR / "export.mjs"), str(job)], check=True)
 
 
+def export_chains(server: ComfyServer, tmp: Path) -> None:
+    """docs/chains/<id>.json: the chains that need a pack the host lacks."""
+    from .chain_workflows import CHAINS, CHAINS_DIR, node_defs
+
+    export(server, CHAINS, tmp, files={name: CHAINS_DIR / f"{name}.json" for name in CHAINS}, node_defs=node_defs())
+
+
 THUMBNAIL_SECONDS = 4.0  # a thumbnail needs a few seconds of a workflow, not its ten minutes
+# ... nor the full search of a projection: enough steps of the pixel loss to show the fit (a
+# clip's step costs ~0.6 s on a CPU core, and loading the perceptual network tens of seconds),
+# so that the test that renders each thumbnail again stays short.
+THUMBNAIL_STEPS = 25
+PROJECTION_TYPES = ("StyleGANV_ProjectImage", "StyleGANV_ProjectVideo")
 THUMBNAIL_SIZE = 512
 
 
@@ -222,6 +281,8 @@ def thumbnail_prompt(prompt: dict) -> dict:
         inputs = node["inputs"]
         if inputs.get("unit") == "seconds" and inputs.get("duration", 0) > THUMBNAIL_SECONDS:
             inputs["duration"] = THUMBNAIL_SECONDS
+        if node["class_type"] in PROJECTION_TYPES:
+            inputs.update(steps=min(inputs["steps"], THUMBNAIL_STEPS), perceptual="none")
     return short
 
 
@@ -253,15 +314,16 @@ def thumbnail(frames: list):
 
 
 def write_thumbnails(server: ComfyServer, workflows: dict) -> None:
-    """workflows/<name>.jpg: frames of what each workflow renders (its first seconds)."""
+    """workflows/<title>.jpg: frames of what each workflow renders (its first seconds)."""
     for name, (prompt, _) in workflows.items():
         entry = server.run(thumbnail_prompt(prompt), timeout=900)
         if entry["status"]["status_str"] != "success":
             raise RuntimeError(f"{name} failed to render its thumbnail:\n{server.log_tail()}")
         files = [item for out in entry["outputs"].values() for item in out.get("images", [])
                  if item.get("type") == "output"]
-        thumbnail(output_frames(server.output_file(files[0]))).save(WORKFLOWS_DIR / f"{name}.jpg", quality=90)
-        print("wrote", WORKFLOWS_DIR / f"{name}.jpg")
+        target = workflow_file(name).with_suffix(".jpg")
+        thumbnail(output_frames(server.output_file(files[0]))).save(target, quality=90)
+        print("wrote", target)
 
 
 SOCKET_TYPES = ("STYLEGAN_V_MODEL", "STYLEGAN_V_CONTENT", "STYLEGAN_V_MOTION", "STYLEGAN_V_TIMELINE")
@@ -285,19 +347,33 @@ def run_views(server: ComfyServer, tmp: Path, files: list[Path], *, viewports=VI
 
 
 def write_screenshots(server: ComfyServer, tmp: Path) -> None:
-    """The README's screenshots: the basic workflow as it opens at 1600x1000, and after Run."""
-    report = run_views(server, tmp, [WORKFLOWS_DIR / "stylegan_v_basic_video.json"], viewports=(VIEWPORTS[0],),
-                       templates=False, run=["stylegan_v_basic_video"])
+    """The README's screenshots at 1600x1000: the basic workflow as it opens and after Run, the
+    upscale-model template, and each chain of docs/chains/ (its missing nodes as the frontend
+    shows them, the missing-nodes dialog closed)."""
+    from .chain_workflows import CHAINS, CHAINS_DIR
+
+    basic, upscale = workflow_file("stylegan_v_basic_video"), workflow_file("stylegan_v_upscale_model")
+    chains = [CHAINS_DIR / f"{name}.json" for name in CHAINS]
+    report = run_views(server, tmp, [basic, upscale, *chains], viewports=(VIEWPORTS[0],), templates=False,
+                       run=[basic.stem])
+    shots = {w["name"]: w["shots"] for w in report["workflows"]}
     SCREENSHOTS_DIR.mkdir(exist_ok=True)
-    for shot, target in (("opened", "basic_video.png"), ("output", "basic_video_output.png")):
-        shutil.copyfile(report["workflows"][0]["shots"][shot], SCREENSHOTS_DIR / target)
-        print("wrote", SCREENSHOTS_DIR / target)
+    targets = [(shots[basic.stem]["opened"], SCREENSHOTS_DIR / "basic_video.png"),
+               (shots[basic.stem]["output"], SCREENSHOTS_DIR / "basic_video_output.png"),
+               (shots[upscale.stem]["opened"], SCREENSHOTS_DIR / "upscale_model.png"),
+               *[(shots[chain.stem]["opened"], chain.with_suffix(".png")) for chain in chains]]
+    for source, target in targets:
+        shutil.copyfile(source, target)
+        print("wrote", target)
 
 
 def all_workflows() -> dict:
+    """Every template in workflows/, by id."""
+    from .chain_workflows import TEMPLATES as CHAIN_TEMPLATES
     from .editing_workflows import WORKFLOWS as EDITING
+    from .projection_workflows import WORKFLOWS as PROJECTION
 
-    return {**WORKFLOWS, **EDITING}
+    return {**WORKFLOWS, **EDITING, **PROJECTION, **CHAIN_TEMPLATES}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             if not args.thumbnails:
                 export(server, workflows, tmp)
+                if not args.names:
+                    export_chains(server, tmp)
             if not args.no_thumbnails:
                 write_thumbnails(server, workflows)
     return 0

@@ -4,7 +4,11 @@
 // tests/host/make_workflows.py, not by the tests.
 //
 // usage: node export.mjs JOB.json
-//   JOB: {url, chromium, viewport: [w, h], items: [{name, prompt, layout, out_json}]}
+//   JOB: {url, chromium, viewport: [w, h], items: [{name, prompt, layout, out_json}],
+//         node_defs: {type: definition in /object_info's format}}
+// node_defs are nodes of packs the host lacks: registered in this page only, so that the
+// frontend builds their widgets and sockets as the pack would; the files keep their types, and a
+// frontend without the pack shows them as missing.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,8 +27,12 @@ const ctx = await chromium.launchPersistentContext(profile, {
 let failed = false;
 try {
   const page = await openApp(ctx, job.url);
+  await page.evaluate(async (defs) => {
+    for (const [type, def] of Object.entries(defs)) await window.app.registerNodeDef(type, def);
+  }, job.node_defs ?? {});
   for (const item of job.items) {
     await page.evaluate(async ({ prompt, name }) => window.app.loadApiJson(prompt, name), item);
+    await page.waitForTimeout(1500);  // loaders' previews (Load Image, Load Video) load and size their nodes
     await page.evaluate(applyLayout, item.layout);
     await closeDialogs(page);
     await page.waitForTimeout(300);

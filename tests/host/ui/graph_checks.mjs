@@ -83,7 +83,9 @@ export function applyLayout(layout) {
       for (const id of block.nodes) {
         const node = graph.getNodeById(Number(id)) ?? graph.getNodeById(id);
         if (!node) throw new Error(`layout names node ${id}, which the prompt lacks`);
-        node.size = [column.width - 2 * pad, node.computeSize()[1]];
+        // A loader's preview (the picture, the video) sizes its node once loaded: keep that height.
+        const own = (layout.preview_types ?? []).includes(node.type) ? node.size[1] : 0;
+        node.size = [column.width - 2 * pad, Math.max(own, node.computeSize()[1])];
         node.pos = [x + pad, y + title];
         y += title + node.size[1] + nodeGap;
       }
