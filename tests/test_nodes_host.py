@@ -16,6 +16,7 @@ import os
 import pickle
 import subprocess
 import time
+from urllib.parse import quote
 
 import av
 import pytest
@@ -107,7 +108,9 @@ def test_workflows_are_served_as_templates(server):
     assert len(names) >= 3
     assert sorted(server.get("/api/workflow_templates")["stylegan-v"]) == names
     for path in WORKFLOW_FILES:
-        assert server.get(f"/api/workflow_templates/stylegan-v/{path.name}") == json.loads(path.read_text())
+        # Titles have spaces: quoted in the URL, as the frontend's fetch does.
+        assert server.get(f"/api/workflow_templates/stylegan-v/{quote(path.name)}") == json.loads(path.read_text())
+        assert server.request("GET", f"/api/workflow_templates/stylegan-v/{quote(path.stem)}.jpg") is not None
         assert path.with_suffix(".jpg").is_file(), f"{path.stem} has no thumbnail"
 
 
