@@ -270,7 +270,7 @@ THUMBNAIL_SECONDS = 4.0  # a thumbnail needs a few seconds of a workflow, not it
 # ... nor the full search of a projection: enough steps of the pixel loss to show the fit (a
 # clip's step costs ~0.6 s on a CPU core, and loading the perceptual network tens of seconds),
 # so that the test that renders each thumbnail again stays short.
-THUMBNAIL_STEPS = 25
+THUMBNAIL_STEPS = 10
 PROJECTION_TYPES = ("StyleGANV_ProjectImage", "StyleGANV_ProjectVideo")
 THUMBNAIL_SIZE = 512
 
