@@ -16,6 +16,7 @@ aligned blocks so that a code's value never depends on which window asked.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -65,6 +66,27 @@ def _labels(G: Generator, c: torch.Tensor | None, batch: int) -> torch.Tensor | 
     return c if c.shape[0] == batch else c[:1].expand(batch, -1)
 
 
+NoiseSource = Callable[[int, int, int], torch.Tensor]  # (start, stop, dim) -> [B, stop - start, dim]
+
+
+def block_codes(G: Generator, noise: NoiseSource, batch_size: int, first: int, last: int,
+                c: torch.Tensor | None = None) -> torch.Tensor:
+    """Codes first..last [B, last - first + 1, code_dim] of the noise sequence `noise` reads.
+
+    Computed in aligned blocks of CODE_BLOCK codes, so a code's value never depends on which
+    window asked; every motion made of one noise sequence (seeded, fitted) computes them here.
+    """
+    enc = G.synthesis.motion_encoder
+    labels = _labels(G, c, batch_size)
+    blocks = []
+    for block in range(first // CODE_BLOCK, last // CODE_BLOCK + 1):
+        start = block * CODE_BLOCK
+        window = noise(start, start + CODE_BLOCK + enc.receptive_field - 1, enc.z_dim).to(_device(G))
+        blocks.append(enc.codes(window, labels))
+    offset = (first // CODE_BLOCK) * CODE_BLOCK
+    return torch.cat(blocks, dim=1)[:, first - offset: last - offset + 1]
+
+
 @runtime_checkable
 class Motion(Protocol):
     batch_size: int
@@ -91,14 +113,7 @@ class MotionSeed:
         return torch.stack([motion_noise(self.seed, b, start, stop, dim) for b in range(self.batch_size)])
 
     def codes(self, G: Generator, first: int, last: int, c: torch.Tensor | None = None) -> torch.Tensor:
-        enc = G.synthesis.motion_encoder
-        blocks = []
-        for block in range(first // CODE_BLOCK, last // CODE_BLOCK + 1):
-            start = block * CODE_BLOCK
-            noise = self.noise(start, start + CODE_BLOCK + enc.receptive_field - 1, enc.z_dim).to(_device(G))
-            blocks.append(enc.codes(noise, _labels(G, c, self.batch_size)))
-        offset = (first // CODE_BLOCK) * CODE_BLOCK
-        return torch.cat(blocks, dim=1)[:, first - offset: last - offset + 1]
+        return block_codes(G, self.noise, self.batch_size, first, last, c)
 
     def model_time(self, G: Generator, t: torch.Tensor) -> torch.Tensor:
         return t

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..generator import Generator
-from ..motions import CODE_BLOCK, MotionSeed, check_seed
+from ..motions import MotionSeed, block_codes, check_seed
 
 # The noise index of video b's fitted prefix maps to the tail seed's stream b: a
 # batch of fitted motions continues each video with its own stream.
@@ -63,22 +63,7 @@ class FittedMotion:
         return torch.cat([head, tail], dim=1)
 
     def codes(self, G: Generator, first: int, last: int, c: torch.Tensor | None = None) -> torch.Tensor:
-        # The same aligned blocks as MotionSeed.codes, so a code never depends on which window asked.
-        enc = G.synthesis.motion_encoder
-        device = next(G.parameters()).device
-        labels = None
-        if G.c_dim:
-            if c is None:
-                raise ValueError("this model is class-conditional: pass class labels c")
-            labels = c.to(device)
-            labels = labels if labels.shape[0] == self.batch_size else labels[:1].expand(self.batch_size, -1)
-        blocks = []
-        for block in range(first // CODE_BLOCK, last // CODE_BLOCK + 1):
-            start = block * CODE_BLOCK
-            noise = self.noise(start, start + CODE_BLOCK + enc.receptive_field - 1, enc.z_dim).to(device)
-            blocks.append(enc.codes(noise, labels))
-        offset = (first // CODE_BLOCK) * CODE_BLOCK
-        return torch.cat(blocks, dim=1)[:, first - offset: last - offset + 1]
+        return block_codes(G, self.noise, self.batch_size, first, last, c)
 
     def model_time(self, G: Generator, t: torch.Tensor) -> torch.Tensor:
         return t
