@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from stylegan_v import render as R
-from training.frame_strip import frame_strip, main
+import pytest
+
+from training.frame_strip import frame_strip, main, tile
 from training.image_codec import decode_image
 
 
@@ -19,6 +21,18 @@ def test_cells_are_the_rendered_frames(official_pkl):
     expected = R.to_uint8(R.render(G, R.sample_content(G, 3, 2), R.MotionSeed(4, 2), t)).numpy()
     assert np.array_equal(strip[34:66, 68:100], expected[1, 2])  # video 1 at 1.0 s
     assert (strip[32:34] == 255).all() and (strip[:, 32:34] == 255).all()  # white gaps
+
+
+def test_tile_places_cells_in_rows_and_leaves_gaps_and_missing_cells_white():
+    a, b = np.zeros((4, 6, 3), np.uint8), np.full((4, 6, 3), 7, np.uint8)
+    strip = tile([[a, None, b], [b]], gap=1)  # rows of different lengths: as wide as the longest
+    assert strip.shape == (2 * 5 - 1, 3 * 7 - 1, 3)
+    assert (strip[:4, :6] == 0).all() and (strip[:4, 14:20] == 7).all() and (strip[5:9, :6] == 7).all()
+    assert (strip[:4, 7:13] == 255).all() and (strip[5:9, 7:] == 255).all() and (strip[4] == 255).all()
+    with pytest.raises(ValueError, match="4x6x3"):
+        tile([[a, np.zeros((5, 6, 3), np.uint8)]])
+    with pytest.raises(ValueError, match="at least one"):
+        tile([[None]])
 
 
 def test_command_line_writes_a_png(official_pkl, tmp_path):

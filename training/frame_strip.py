@@ -27,12 +27,34 @@ def frame_strip(G: stylegan_v.Generator, *, seed: int, motion_seed: int, videos:
     c = R.class_labels(G, seed, videos)
     t = R.timestamps(frames, fps=1 / step, dataset_fps=G.model_config.dataset_fps)
     pixels = R.to_uint8(R.render(G, ws, R.MotionSeed(motion_seed, videos), t, c=c)).numpy()  # [B, F, H, W, 3]
-    size = pixels.shape[2]
-    cell = size + gap
-    strip = np.full((videos * cell - gap, frames * cell - gap, 3), 255, np.uint8)
-    for row in range(videos):
-        for col in range(frames):
-            strip[row * cell:row * cell + size, col * cell:col * cell + size] = pixels[row, col]
+    return tile([list(row) for row in pixels], gap)
+
+
+def tile(rows: list[list[np.ndarray | None]], gap: int = 2) -> np.ndarray:
+    """uint8 [H, W, 3]: rows of equal-sized uint8 [h, w, 3] cells, `gap` white pixels apart; None leaves a cell white.
+
+    Rows may differ in length; the strip is as wide as the longest.
+    """
+    cells = [cell for row in rows for cell in row if cell is not None]
+    if not cells:
+        raise ValueError("a strip needs at least one frame")
+    h, w = cells[0].shape[:2]
+    if any(cell.shape != cells[0].shape for cell in cells):
+        raise ValueError(f"every frame of a strip must be {h}x{w}x3")
+    columns = max(len(row) for row in rows)
+    strip = np.full((len(rows) * (h + gap) - gap, columns * (w + gap) - gap, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for col, cell in enumerate(row):
+            if cell is not None:
+                strip[r * (h + gap):r * (h + gap) + h, col * (w + gap):col * (w + gap) + w] = cell
+    return strip
+
+
+def write_png(strip: np.ndarray, path: Path, scale: int = 1) -> np.ndarray:
+    """Write the strip with each pixel enlarged `scale` times (nearest); returns what was written."""
+    strip = strip.repeat(scale, 0).repeat(scale, 1)
+    with atomic_output(path, suffix=".png", what="frame strip") as tmp:
+        Path(tmp).write_bytes(encode_png(strip, compress_level=9))
     return strip
 
 
@@ -55,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         strip = frame_strip(G, seed=args.seed, motion_seed=args.motion_seed, videos=args.videos, frames=args.frames,
                             step=args.step, truncation_psi=args.truncation)
-    strip = strip.repeat(args.scale, 0).repeat(args.scale, 1)
-    with atomic_output(args.out, suffix=".png", what="frame strip") as tmp:
-        Path(tmp).write_bytes(encode_png(strip, compress_level=9))
+    strip = write_png(strip, args.out, args.scale)
     print(f"wrote {args.out} ({strip.shape[1]}x{strip.shape[0]})")
     return 0
 
