@@ -11,7 +11,7 @@ import comfy.utils
 import torch
 
 from stylegan_v import render
-from stylegan_v.projection import FAST, project_images, project_video
+from stylegan_v.projection import FAST, FAST_VIDEO, project_images, project_video
 
 from .comfy_api_compat import io
 from .loader import OUT_OF_MEMORY, generator_on_device
@@ -22,12 +22,11 @@ PERCEPTUALS = ["auto", "inception", "none"]
 PREVIEW_SIZE = 512
 
 
-def search_inputs() -> list[io.Input]:
+def search_inputs(preset) -> list[io.Input]:
     """The search settings both nodes share (same order: saved workflows list widgets by position)."""
     return [
-        io.Int.Input("steps", default=FAST.steps, min=1, max=100_000,
-                     tooltip="Optimiser steps: more fit closer and take longer (about a minute for the default "
-                             "on a GPU at 256x256)."),
+        io.Int.Input("steps", default=preset.steps, min=1, max=100_000,
+                     tooltip="Optimiser steps: more fit closer and take longer."),
         io.Combo.Input("latent", options=LATENTS, default="w+",
                        tooltip="w+: one latent per layer (closer fits); w: one latent for all layers (stays "
                                "closer to what the model usually draws)."),
@@ -88,35 +87,50 @@ def autograd(generator, *tensors: torch.Tensor | None):
         yield copy.deepcopy(generator), *(None if x is None else x.clone() for x in tensors)
 
 
-def config(steps: int, latent: str, perceptual: str, seed: int):
+def config(preset, steps: int, latent: str, perceptual: str, seed: int):
     if latent not in LATENTS or perceptual not in PERCEPTUALS:
         raise ValueError(f"latent must be one of {', '.join(LATENTS)} and perceptual one of {', '.join(PERCEPTUALS)}")
-    return replace(FAST, steps=steps, latent=latent, perceptual=perceptual, seed=seed)
+    return replace(preset, steps=steps, latent=latent, perceptual=perceptual, seed=seed)
+
+
+def schema(node_id: str, display_name: str, description: str, source: list[io.Input], preset, preview: str,
+           outputs: list[io.Output]) -> io.Schema:
+    """Both nodes' shape: model, what to project (`source`), the search settings, the preview interval.
+
+    Saved workflows list widget values by position, so this order is part of the nodes' interface.
+    """
+    return io.Schema(
+        node_id=node_id,
+        display_name=display_name,
+        category="StyleGAN-V",
+        description=description,
+        inputs=[
+            ModelType.Input("model", tooltip="The generator from Load StyleGAN-V Model."),
+            *source,
+            *search_inputs(preset),
+            io.Int.Input("preview_every", default=10, min=0, max=10_000,
+                         tooltip=f"Show {preview} every this many steps (0: no preview)."),
+        ],
+        outputs=outputs,
+    )
 
 
 class ProjectImage(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="StyleGANV_ProjectImage",
-            display_name="StyleGAN-V Project Image",
-            category="StyleGAN-V",
-            description="Finds the content that makes the model draw your picture at a chosen moment of a motion, "
-                        "so that Render animates it. The picture must have the model's size. A live preview of "
-                        "the fit is shown while it searches.",
-            inputs=[
-                ModelType.Input("model", tooltip="The generator from Load StyleGAN-V Model."),
-                io.Image.Input("image", tooltip="The picture(s) to project; a batch gives one content per picture."),
-                MotionType.Input("motion", tooltip="The motion the picture is matched in, from Sample Motion (batch "
-                                                   "1, or one per picture). Render with the same motion."),
-                io.Float.Input("time", default=0.0, min=0.0, max=1_000_000.0, step=0.1,
-                               tooltip="The moment of the motion, in seconds of real-time playback, at which the "
-                                       "render reproduces the picture."),
-                *search_inputs(),
-                io.Int.Input("preview_every", default=10, min=0, max=10_000,
-                             tooltip="Show the fit every this many steps (0: no preview)."),
-            ],
-            outputs=[ContentType.Output(display_name="content", tooltip="The fitted content, for Render.")],
+        return schema(
+            "StyleGANV_ProjectImage", "StyleGAN-V Project Image",
+            "Finds the content that makes the model draw your picture at a chosen moment of a motion, so that "
+            "Render animates it. The picture must have the model's size. A live preview of the fit is shown while "
+            "it searches.",
+            [io.Image.Input("image", tooltip="The picture(s) to project; a batch gives one content per picture."),
+             MotionType.Input("motion", tooltip="The motion the picture is matched in, from Sample Motion (batch "
+                                                "1, or one per picture). Render with the same motion."),
+             io.Float.Input("time", default=0.0, min=0.0, max=1_000_000.0, step=0.1,
+                            tooltip="The moment of the motion, in seconds of real-time playback, at which the "
+                                    "render reproduces the picture.")],
+            FAST, "the fit",
+            [ContentType.Output(display_name="content", tooltip="The fitted content, for Render.")],
         )
 
     @classmethod
@@ -129,7 +143,7 @@ class ProjectImage(io.ComfyNode):
         try:
             with autograd(generator, targets.to(next(generator.parameters()).device), c) as (generator, targets, c):
                 result = project_images(generator, targets, t=t, motion=motion, c=c,
-                                        config=config(steps, latent, perceptual, seed),
+                                        config=config(FAST_VIDEO, steps, latent, perceptual, seed),
                                         callback=progress_callback(steps, preview_every))
         except OUT_OF_MEMORY:
             mm.soft_empty_cache()
@@ -140,27 +154,18 @@ class ProjectImage(io.ComfyNode):
 class ProjectVideo(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="StyleGANV_ProjectVideo",
-            display_name="StyleGAN-V Project Video",
-            category="StyleGAN-V",
-            description="Finds a content and a motion that reproduce a short clip (2 frames or more, e.g. 8-64), "
-                        "so that it can be continued past its end, looped, slowed or re-timed with the Timeline "
-                        "and motion nodes. The frames must have the model's size.",
-            inputs=[
-                ModelType.Input("model", tooltip="The generator from Load StyleGAN-V Model."),
-                io.Image.Input("images", tooltip="The clip's frames in order, e.g. from a video loader."),
-                io.Float.Input("fps", default=25.0, min=0.01, max=1000.0, step=1.0,
-                               tooltip="Frame rate of the clip (the fitted motion plays it back at this rate)."),
-                *search_inputs(),
-                io.Int.Input("preview_every", default=10, min=0, max=10_000,
-                             tooltip="Show a frame of the fit every this many steps (0: no preview)."),
-            ],
-            outputs=[
-                ContentType.Output(display_name="content", tooltip="The fitted content, for Render."),
-                MotionType.Output(display_name="motion", tooltip="The fitted motion; past the clip it continues "
-                                                                  "like any other motion."),
-            ],
+        return schema(
+            "StyleGANV_ProjectVideo", "StyleGAN-V Project Video",
+            "Finds a content and a motion that reproduce a short clip (2 frames or more, e.g. 8-64), so that it "
+            "can be continued past its end, looped, slowed or re-timed with the Timeline and motion nodes. The "
+            "frames must have the model's size.",
+            [io.Image.Input("images", tooltip="The clip's frames in order, e.g. from a video loader."),
+             io.Float.Input("fps", default=25.0, min=0.01, max=1000.0, step=1.0,
+                            tooltip="Frame rate of the clip (the fitted motion plays it back at this rate).")],
+            FAST_VIDEO, "a frame of the fit",
+            [ContentType.Output(display_name="content", tooltip="The fitted content, for Render."),
+             MotionType.Output(display_name="motion", tooltip="The fitted motion; past the clip it continues like "
+                                                              "any other motion.")],
         )
 
     @classmethod
@@ -174,7 +179,7 @@ class ProjectVideo(io.ComfyNode):
         c = labels(generator, class_index, 1)
         try:
             with autograd(generator, clip.to(next(generator.parameters()).device), c) as (generator, clip, c):
-                result = project_video(generator, clip, fps, c=c, config=config(steps, latent, perceptual, seed),
+                result = project_video(generator, clip, fps, c=c, config=config(FAST, steps, latent, perceptual, seed),
                                        callback=progress_callback(steps, preview_every))
         except OUT_OF_MEMORY:
             mm.soft_empty_cache()

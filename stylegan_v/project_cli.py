@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import torch
 
 from . import arguments as A
-from .projection.config import LATENTS, PERCEPTUALS, PRECISIONS, PRESETS
+from .projection.config import LATENTS, PERCEPTUALS, PRECISIONS, PRESETS, VIDEO_PRESETS
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "stylegan_v_demo.safetensors"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -56,7 +56,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=A.finite, help="frame rate of the clip (default: the video's own; for --frames, "
                                                   "the model's dataset fps)")
     p.add_argument("--out", type=Path, required=True, help="the latents file to write (.safetensors)")
-    p.add_argument("--steps", type=int, help="optimiser steps (default: the preset's)")
+    p.add_argument("--steps", type=int, help=f"optimiser steps (default: the preset's; fast: {PRESETS['fast'].steps} "
+                                             f"for a picture, {VIDEO_PRESETS['fast'].steps} for a clip)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="fast", help="fast (default) or quality")
     p.add_argument("--time", type=A.finite, default=0.0,
                    help="the instant, in seconds at the model's dataset fps, at which the picture is matched")
@@ -200,7 +201,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def _config(args: argparse.Namespace):
     from dataclasses import replace
 
-    config = PRESETS[args.preset]
+    config = (PRESETS if args.image is not None else VIDEO_PRESETS)[args.preset]
     changes = {"seed": args.seed, "precision": args.precision}
     for name in ("steps", "latent", "perceptual"):
         if getattr(args, name) is not None:

@@ -1,16 +1,18 @@
 """Projection benchmark: steps per second at the 256x256 preset, and the quality figures.
 
     python -m stylegan_v.projection_benchmark speed [--device auto] [--steps 5]
-    python -m stylegan_v.projection_benchmark figures [--checkpoint FILE] [--steps 150]
+    python -m stylegan_v.projection_benchmark figures [--checkpoint FILE] [--steps N] [--clip-steps N]
+    python -m stylegan_v.projection_benchmark strip [--out docs/projection_strip.png]
 
 `speed` times image and video projection steps of the ffs256 configuration (random weights:
 the cost does not depend on them) on the CPU and, where present, on CUDA, in float32 and
 under bfloat16 autocast. `figures` measures, on the demo model (or --checkpoint): frames the
-model generated (PSNR of the fit), frames of held-out procedural videos (PSNR and Inception
-distance of the fit against w_avg and the best of 64 random samples, for each perceptual
-choice), and a generated 16-frame clip (mean PSNR of the fitted motion, per-frame change of
-the fit over the target's). The held-out frames come from the trainer's procedural data
-generator, so `figures` runs from a checkout of the repository.
+model generated (PSNR of the fit), frames of held-out procedural videos of the kind the model
+was trained on (PSNR and Inception distance of the fit against w_avg and the best of 64 random
+samples, for each perceptual choice), and generated 16-frame clips (mean PSNR of the fitted
+motion, per-frame change of the fit and of its continuation over the target's). `strip` draws
+the README's picture. The held-out frames come from the trainer's procedural data generator
+and the strip from its frame-strip code, so these two run from a checkout of the repository.
 """
 
 from __future__ import annotations
@@ -23,17 +25,82 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
-DEMO = Path(__file__).resolve().parent / "assets" / "stylegan_v_demo.safetensors"
-HELD_OUT_SEED = 9001  # the demo model was trained on procedural seed 7; these videos were never seen
+from .project_cli import DEFAULT_CHECKPOINT as DEMO
+
+# Procedural videos from this seed are new to the demo model: its provenance records the seed of its
+# training data (7), and every (seed, video) pair draws its own random stream.
+HELD_OUT_SEED = 9001
+HELD_OUT_FRAME = 10
 CLIP_FRAMES = 16
+# Generated clips the figures fit: (content seed, motion seed); the tests use other pairs.
+CLIP_PAIRS = ((201, 202), (203, 204), (205, 206), (207, 208), (209, 210), (211, 212))
+
+
+# The targets, shared by the figures and tests/test_projection.py.
+
+def generated_frame(G, seed: int, t: float, motion_seed: int) -> torch.Tensor:
+    """[1, 3, H, W] raw: what the model draws for content `seed` at model time t of motion `motion_seed`."""
+    from . import render as R
+
+    return R.render(G, R.sample_content(G, seed, 1), R.MotionSeed(motion_seed), torch.tensor([float(t)]))[:, 0]
+
+
+def training_data(checkpoint: str | Path) -> tuple[str, int] | None:
+    """(kind, seed) of the procedural data a checkpoint was trained on, from its provenance; None if unrecorded."""
+    import json
+    import re
+
+    from .checkpoint import read_config
+
+    provenance = read_config(checkpoint)[1].get("provenance")
+    command = json.loads(provenance).get("data", "") if provenance else ""
+    kind, seed = re.search(r"--kind (\w+)", command), re.search(r"--seed (\d+)", command)
+    if "training.procedural" not in command:
+        return None
+    return (kind.group(1) if kind else "shapes"), (int(seed.group(1)) if seed else 0)
+
+
+def held_out_frames(count: int, resolution: int, kind: str = "sky") -> torch.Tensor:
+    """[count, 3, R, R] raw: frame HELD_OUT_FRAME of procedural videos 0..count-1 of HELD_OUT_SEED."""
+    from training.procedural import render_video
+
+    frames = [render_video(HELD_OUT_SEED, i, HELD_OUT_FRAME + 1, resolution, kind)[HELD_OUT_FRAME]
+              for i in range(count)]
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def generated_clip(G, content_seed: int, motion_seed: int, frames: int = CLIP_FRAMES) -> torch.Tensor:
+    """[frames, 3, H, W] raw: a clip the model draws, one frame per dataset frame (fps = dataset_fps)."""
+    from . import render as R
+    from .projection import dataset_fps_of
+
+    fps = dataset_fps_of(G)
+    return R.render(G, R.sample_content(G, content_seed, 1), R.MotionSeed(motion_seed),
+                    R.timestamps(frames, fps, fps))[0]
+
+
+def clip_scores(G, fit, clip: torch.Tensor) -> dict[str, float]:
+    """How a clip fit did: mean and worst PSNR, its per-frame change and its continuation's (3 clip lengths
+    past the end) over the clip's, and whether the continuation is finite."""
+    from . import render as R
+    from .projection import dataset_fps_of, frame_change, psnr
+
+    after = R.timestamps(3 * clip.shape[0], fit.fps, dataset_fps_of(G), start_time=clip.shape[0] / fit.fps)
+    continuation = R.render(G, fit.ws, fit.motion, after)[0]
+    p = psnr(fit.frames, clip)
+    target = frame_change(clip)
+    return {"psnr": float(p.mean()), "worst": float(p.min()), "change": frame_change(fit.frames) / target,
+            "continuation": frame_change(continuation) / target,
+            "finite": bool(torch.isfinite(continuation).all())}
 
 
 def speed(args: argparse.Namespace) -> int:
     from . import Generator, preset
     from . import render as R
-    from .projection import FAST, project_images, project_video
+    from .projection import FAST, FAST_VIDEO, project_images, project_video
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "auto" else [args.device]
     cfg = preset("ffs256").generator
@@ -47,9 +114,9 @@ def speed(args: argparse.Namespace) -> int:
         clip = R.render(G, R.sample_content(G, 2, 1, device=device), R.MotionSeed(2),
                         R.timestamps(CLIP_FRAMES, 25.0, 25.0))[0]
         for precision in ("float32", "bfloat16"):
-            config = replace(FAST, steps=args.steps + 1, perceptual="none", precision=precision)
             cells = []
-            for kind in ("image", "video"):
+            for kind, defaults in (("image", FAST), ("video", FAST_VIDEO)):
+                config = replace(defaults, steps=args.steps + 1, perceptual="none", precision=precision)
                 stamps: list[float] = []
 
                 def tick(_progress, stamps=stamps, device=device):
@@ -70,11 +137,10 @@ def speed(args: argparse.Namespace) -> int:
 def figures(args: argparse.Namespace) -> int:
     import stylegan_v
 
-    from . import render as R
     from .projection import (
         FAST,
+        FAST_VIDEO,
         baselines,
-        frame_change,
         inception_available,
         inception_distance,
         project_images,
@@ -83,7 +149,7 @@ def figures(args: argparse.Namespace) -> int:
     )
 
     try:
-        from training.procedural import draw_recipe, render_frame
+        import training.procedural  # noqa: F401  (the held-out frames)
     except ImportError:
         print("error: `figures` takes its held-out frames from training.procedural: run it from a checkout",
               file=sys.stderr)
@@ -93,43 +159,79 @@ def figures(args: argparse.Namespace) -> int:
         return 2
     torch.set_num_threads(args.threads)
     G = stylegan_v.load(args.checkpoint).eval().requires_grad_(False)
-    r = G.img_resolution
-    motion, t = R.MotionSeed(3), 4.0
-    generated = torch.cat([R.render(G, R.sample_content(G, s, 1), motion, torch.tensor([t]))[:, 0]
-                           for s in range(101, 101 + args.targets)])
-    held_out = torch.stack([torch.from_numpy(render_frame(draw_recipe(HELD_OUT_SEED, i), 10.0, r)).permute(2, 0, 1)
-                            for i in range(args.targets)]).float() / 127.5 - 1
-    print(f"model {Path(args.checkpoint).name}, {args.targets} targets each, {args.steps} steps, t={t:g}, motion seed 3")
+    data = training_data(args.checkpoint)
+    kind = data[0] if data else "sky"
+    if data and data[1] == HELD_OUT_SEED:
+        print(f"error: {Path(args.checkpoint).name} was trained on procedural seed {HELD_OUT_SEED}, the held-out "
+              "seed", file=sys.stderr)
+        return 2
+    motion, t = stylegan_v.render.MotionSeed(3), 4.0
+    generated = torch.cat([generated_frame(G, s, t, 3) for s in range(101, 101 + args.targets)])
+    held_out = held_out_frames(args.targets, G.img_resolution, kind)
+    steps = args.steps or FAST.steps
+    print(f"model {Path(args.checkpoint).name}, {args.targets} targets each, {steps} steps, t={t:g}, motion seed 3; "
+          f"held out: procedural {kind} seed {HELD_OUT_SEED}, frame {HELD_OUT_FRAME}; {args.threads} thread(s)")
     print("target | method | PSNR dB (mean, min) | Inception distance (mean) | seconds")
-    for name, targets in () if args.clips_only else (("generated", generated), ("held-out procedural", held_out)):
+    for name, targets in () if args.clips_only else (("generated", generated), (f"held-out {kind}", held_out)):
         for label, frames in baselines(G, targets, t, motion).items():
             p, d = psnr(frames, targets), inception_distance(frames, targets)
             print(f"{name} | {label} | {p.mean():.2f}, {p.min():.2f} | {d.mean():.4f} | -")
         for perceptual in ("none", "inception"):
             for latent in ("w", "w+"):
-                config = replace(FAST, steps=args.steps, perceptual=perceptual, latent=latent)
+                config = replace(FAST, steps=steps, perceptual=perceptual, latent=latent)
                 start = time.perf_counter()
                 fit = project_images(G, targets, t=t, motion=motion, config=config)
                 seconds = time.perf_counter() - start
                 p, d = psnr(fit.frames, targets), inception_distance(fit.frames, targets)
                 print(f"{name} | fit {latent}, perceptual {perceptual} | {p.mean():.2f}, {p.min():.2f} | "
                       f"{d.mean():.4f} | {seconds:.0f}", flush=True)
-    print("clip | perceptual | mean PSNR dB (min) | change fit / target | continuation change / target | seconds")
-    t_clip = R.timestamps(CLIP_FRAMES, G.model_config.dataset_fps, G.model_config.dataset_fps)
-    for seed in range(201, 201 + args.clips):
-        clip = R.render(G, R.sample_content(G, seed, 1), R.MotionSeed(seed), t_clip)[0]
-        for perceptual in ("none", "inception"):
-            start = time.perf_counter()
-            fit = project_video(G, clip, G.model_config.dataset_fps, config=replace(FAST, steps=args.steps,
-                                                                                      perceptual=perceptual))
-            seconds = time.perf_counter() - start
-            after = R.timestamps(3 * CLIP_FRAMES, G.model_config.dataset_fps, G.model_config.dataset_fps,
-                                 start_time=CLIP_FRAMES / G.model_config.dataset_fps)
-            continuation = R.render(G, fit.ws, fit.motion, after)[0]
-            p = psnr(fit.frames, clip)
-            print(f"seed {seed} | {perceptual} | {p.mean():.2f} ({p.min():.2f}) | "
-                  f"{frame_change(fit.frames) / frame_change(clip):.2f} | "
-                  f"{frame_change(continuation) / frame_change(clip):.2f} | {seconds:.0f}", flush=True)
+    clip_steps = args.clip_steps or FAST_VIDEO.steps
+    print(f"clip ({CLIP_FRAMES} frames, {clip_steps} steps, pixels) | mean PSNR dB (min) | change fit / target | "
+          "continuation change / target | seconds")
+    for content_seed, motion_seed in CLIP_PAIRS[:args.clips]:
+        clip = generated_clip(G, content_seed, motion_seed)
+        start = time.perf_counter()
+        fit = project_video(G, clip, G.model_config.dataset_fps,
+                            config=replace(FAST_VIDEO, steps=clip_steps, perceptual="none"))
+        seconds = time.perf_counter() - start
+        score = clip_scores(G, fit, clip)
+        print(f"seeds {content_seed}/{motion_seed} | {score['psnr']:.2f} ({score['worst']:.2f}) | "
+              f"{score['change']:.2f} | {score['continuation']:.2f} | {seconds:.0f}", flush=True)
+    return 0
+
+
+def strip(args: argparse.Namespace) -> int:
+    """The README's picture: a clip (target, then the fit and its continuation) and a picture (target, fit)."""
+    import stylegan_v
+
+    from . import render as R
+    from .projection import FAST, FAST_VIDEO, project_images, project_video
+
+    try:
+        from training.frame_strip import tile, write_png
+    except ImportError:
+        print("error: `strip` draws with training.frame_strip: run it from a checkout", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    G = stylegan_v.load(args.checkpoint).eval().requires_grad_(False)
+    data = training_data(args.checkpoint)
+    fps = G.model_config.dataset_fps
+    content_seed, motion_seed = CLIP_PAIRS[args.clip]
+    clip = generated_clip(G, content_seed, motion_seed)
+    fit = project_video(G, clip, fps, config=FAST_VIDEO)
+    later = R.timestamps(3 * CLIP_FRAMES, fps, fps, start_time=CLIP_FRAMES / fps)
+    continuation = R.render(G, fit.ws, fit.motion, later)[0]
+    target = held_out_frames(1, G.img_resolution, data[0] if data else "sky")
+    picture = project_images(G, target, t=4.0, motion=R.MotionSeed(3), config=FAST)
+    cells = lambda frames: list(R.to_uint8(frames).numpy())
+    every = args.every
+    rows = [cells(clip[::every]),  # the clip; blank where the continuation goes below
+            cells(fit.frames[::every]) + cells(continuation[::2 * every]),
+            cells(torch.cat([target, picture.frames]))]
+    written = write_png(tile(rows, gap=2), args.out, args.scale)
+    print(f"wrote {args.out} ({written.shape[1]}x{written.shape[0]}, {args.out.stat().st_size / 1e3:.0f} kB): clip seeds "
+          f"{content_seed}/{motion_seed} every {every} frames, its fit and continuation (every {2 * every}); "
+          f"held-out {data[0] if data else 'sky'} frame and its fit")
     return 0
 
 
@@ -143,12 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=speed)
     f = sub.add_parser("figures", help="quality of the fit against the baselines")
     f.add_argument("--checkpoint", default=str(DEMO))
-    f.add_argument("--steps", type=int, default=150)
+    f.add_argument("--steps", type=int, default=0, help="image steps (default: the fast preset's)")
+    f.add_argument("--clip-steps", type=int, default=0, help="clip steps (default: the fast preset's)")
     f.add_argument("--targets", type=int, default=4)
-    f.add_argument("--clips", type=int, default=2)
+    f.add_argument("--clips", type=int, default=len(CLIP_PAIRS))
     f.add_argument("--threads", type=int, default=1)
     f.add_argument("--clips-only", action="store_true", help="measure the clips only")
     f.set_defaults(func=figures)
+    d = sub.add_parser("strip", help="the README's picture: target / fit / continuation")
+    d.add_argument("--checkpoint", default=str(DEMO))
+    d.add_argument("--out", type=Path, default=Path("docs/projection_strip.png"))
+    d.add_argument("--clip", type=int, default=0, choices=range(len(CLIP_PAIRS)), help="which CLIP_PAIRS clip")
+    d.add_argument("--every", type=int, default=2, help="show every n-th frame of the clip")
+    d.add_argument("--scale", type=int, default=2, help="enlarge each pixel (nearest)")
+    d.add_argument("--threads", type=int, default=1)
+    d.set_defaults(func=strip)
     args = p.parse_args(argv)
     return args.func(args)
 

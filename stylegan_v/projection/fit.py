@@ -13,7 +13,7 @@ from .. import render as R
 from ..config import ModelConfig
 from ..generator import Generator
 from ..motions import Motion, MotionSeed
-from .config import FAST, ProjectionConfig
+from .config import FAST, FAST_VIDEO, ProjectionConfig
 from .fitted_motion import FittedMotion
 from .perceptual import FeatureDistance, build_distance, resolve_perceptual
 from .quality import psnr
@@ -22,6 +22,7 @@ W_STAT_SAMPLES = 1024
 W_STAT_SEED = 0x5EED
 RAMP_UP, RAMP_DOWN, W_NOISE_END = 0.05, 0.25, 0.75
 NOISE_FIT_STEPS, NOISE_FIT_LR = 200, 0.1  # stage 2 of project_video: the motion network alone, cheap
+START_FRAMES = 4  # frames of a clip that judge the content starting points
 
 
 class ProjectionInterrupted(Exception):
@@ -134,6 +135,11 @@ class _Content:
         self.num_ws = G.num_ws
         self.delta = torch.zeros([batch, layers, G.w_dim], device=device, requires_grad=True)
 
+    def start_at(self, w: torch.Tensor) -> None:
+        """Start the search at w [B, w_dim] instead of the centre."""
+        with torch.no_grad():
+            self.delta.copy_(((w.unsqueeze(1) - self.centre) / self.spread).expand_as(self.delta))
+
     def ws(self, noise: torch.Tensor | None = None) -> torch.Tensor:
         delta = self.delta if noise is None else self.delta + noise
         return (self.centre + self.spread * delta).expand(-1, self.num_ws, -1)
@@ -236,7 +242,7 @@ def _pick_pairs(total: int, count: int, rng: torch.Generator) -> torch.Tensor:
 
 
 def project_video(G: Generator, clip: torch.Tensor, fps: float, *, c: torch.Tensor | None = None,
-                  config: ProjectionConfig = FAST, callback: Callback | None = None, D=None,
+                  config: ProjectionConfig = FAST_VIDEO, callback: Callback | None = None, D=None,
                   log: Callable[[str], None] | None = None) -> VideoProjection:
     """Content and motion that reproduce a clip [F, 3, H, W] (raw, F >= 2) shown at `fps`.
 
@@ -244,11 +250,14 @@ def project_video(G: Generator, clip: torch.Tensor, fps: float, *, c: torch.Tens
     times' codes read is fitted; later noise comes from the seed `config.seed`, so the
     result renders past the clip's end like any other motion.
 
-    Three stages. (1) For the first `motion_warmup` of the steps each frame gets a free motion
-    vector, fitted with the content: this has no phases to get wrong, so it captures how the clip
-    moves where a search over the noise would settle on a timid average motion. (2) The motion
-    noise is fitted to those vectors through the motion network alone (cheap, no synthesis), from
-    `motion_restarts` seeds at once, keeping the best. (3) Content and noise are fitted together.
+    The content starts from the best of `content_starts` random w, judged on a few frames of
+    the clip. Then up to three stages. (1) For the first `motion_warmup` of the steps (all of them
+    by default) the motion codes that the clip reads are free, fitted with the content: a handful
+    of vectors, which the motion network's time encoder turns into v(t), so the search moves every
+    frame's motion at once and keeps it on the model's own kind of path. (2) The motion noise is
+    fitted to those codes through the convolution alone (cheap, no synthesis), from
+    `motion_restarts` seeds at once, keeping the best. (3) The remaining steps, if any, fit
+    content and noise together.
     """
     device = _device(G)
     clip = _check_frames(G, clip, "the clip").to(device)
@@ -269,33 +278,37 @@ def project_video(G: Generator, clip: torch.Tensor, fps: float, *, c: torch.Tens
     t_device = t.to(device)
     noise = MotionSeed(config.seed).noise(0, length, enc.z_dim).to(device)
     with torch.no_grad():
-        free = enc.motion_vectors(enc.codes(noise, labels), t_device.unsqueeze(0), check_range=False).float()
-    v_spread = float(free.std()) or 1.0
-    free = free.clone().requires_grad_(True)
+        codes = enc.codes(noise, labels).float()  # [1, codes the clip reads, code_dim]: free in stage 1
+        if config.content_starts:
+            look = torch.linspace(0, frames_total - 1, min(frames_total, START_FRAMES)).round().long().to(device)
+            v = enc.motion_vectors(codes, t_device[look].unsqueeze(0), check_range=False)
+            content.start_at(_best_w(G, clip[look], v, labels, config))
+    code_spread = float(codes.std()) or 1.0
+    codes.requires_grad_(True)
     noise.requires_grad_(True)
-    warm = round(config.motion_warmup * config.steps) if frames_total > 2 else 0
+    warm = round(config.motion_warmup * config.steps)
     rng = torch.Generator().manual_seed(config.seed)
     per_step = 2 * (frames_total - 1) if not config.frames_per_step else config.frames_per_step
     losses: list[float] = []
     optimiser = torch.optim.Adam([{"params": [content.delta], "scale": 1.0},
-                                  {"params": [free], "scale": v_spread}], lr=config.learning_rate)
+                                  {"params": [codes], "scale": code_spread}], lr=config.learning_rate)
     for step in range(config.steps):
         if step == warm:
             if warm:
-                noise = _noise_for(G, free.detach(), t_device, labels, length, config).requires_grad_(True)
+                noise = _noise_for(G, codes.detach(), labels, length, config).requires_grad_(True)
             state = optimiser.state[content.delta]
             optimiser = torch.optim.Adam([{"params": [content.delta], "scale": 1.0},
                                           {"params": [noise], "scale": config.motion_lr_scale}],
                                          lr=config.learning_rate)
             if state:
                 optimiser.state[content.delta] = state  # the content's moments carry over
-        motion_param = free if step < warm else noise
+        motion_param = codes if step < warm else noise
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(config, step) * group["scale"]
         pick = _pick_pairs(frames_total, per_step, rng).to(device)
         w_noise = _w_noise(config, step, content.delta.shape, rng, device)
         if step < warm:
-            motion_v = free[pick]
+            motion_v = enc.motion_vectors(codes, t_device[pick].unsqueeze(0), check_range=False)
         else:
             motion_v = enc.motion_vectors(enc.codes(noise, labels), t_device[pick].unsqueeze(0), check_range=False)
         ws = content.ws(w_noise).expand(pick.numel(), -1, -1)
@@ -320,7 +333,7 @@ def project_video(G: Generator, clip: torch.Tensor, fps: float, *, c: torch.Tens
             callback(Progress(step + 1, config.steps, losses[-1], float(psnr(frames.detach(), target).mean()),
                               frames.detach().float()))
     if warm == config.steps:  # every step was a warm-up step: the noise still has to be fitted
-        noise = _noise_for(G, free.detach(), t_device, labels, length, config)
+        noise = _noise_for(G, codes.detach(), labels, length, config)
     motion = FittedMotion(noise.detach(), tail_seed=config.seed)
     ws = content.ws().detach()
     fitted = R.render(G, ws, motion, t, c=labels)[0]
@@ -328,27 +341,46 @@ def project_video(G: Generator, clip: torch.Tensor, fps: float, *, c: torch.Tens
                            losses=losses)
 
 
+def _best_w(G: Generator, targets: torch.Tensor, motion_v: torch.Tensor, labels: torch.Tensor | None,
+            config: ProjectionConfig) -> torch.Tensor:
+    """The best (mean PSNR over `targets` [n, 3, H, W] drawn with motion_v [n, v_dim]) of content_starts random w.
+
+    A clip's content and motion are searched together from the start, and from w_avg the search
+    often settles in a poor minimum (a sky of the wrong hour); a start already close in colour
+    and layout avoids that for the cost of a few steps' rendering.
+    """
+    device = targets.device
+    z = R.content_latents(config.seed, config.content_starts, G.z_dim).to(device)
+    c = labels.expand(z.shape[0], -1) if labels is not None else torch.zeros([z.shape[0], 0], device=device)
+    w = G.mapping(z, c)[:, 0].float()
+    scores = []
+    for k in range(w.shape[0]):
+        ws = w[k].reshape(1, 1, -1).expand(targets.shape[0], G.num_ws, -1)
+        scores.append(psnr(G.synthesis.frames(ws, motion_v).float(), targets).mean())
+    best = int(torch.stack(scores).argmax())
+    return w[best:best + 1]
+
+
 def _noise_prior(noise: torch.Tensor) -> torch.Tensor:
     """How far each noise vector's mean square is from 1, where a standard normal's lies."""
     return (noise.square().mean(dim=-1) - 1).square().mean()
 
 
-def _noise_for(G: Generator, vectors: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None, length: int,
+def _noise_for(G: Generator, codes: torch.Tensor, labels: torch.Tensor | None, length: int,
                config: ProjectionConfig) -> torch.Tensor:
-    """Motion noise [1, length, z_dim] whose v(t) comes closest to `vectors` [F, v_dim], best of several starts."""
+    """Motion noise [1, length, z_dim] whose codes come closest to `codes` [1, n, code_dim], best of several starts."""
     enc = G.synthesis.motion_encoder
     starts = config.motion_restarts
     noise = torch.cat([MotionSeed(config.seed + k).noise(0, length, enc.z_dim) for k in range(starts)])
-    noise = noise.to(vectors.device).requires_grad_(True)
+    noise = noise.to(codes.device).requires_grad_(True)
     batch_labels = None if labels is None else labels.expand(starts, -1)
-    times = t.unsqueeze(0).expand(starts, -1)
-    scale = vectors.square().mean().clamp_min(1e-12)
+    # Errors in units of how much the codes differ from each other: that difference is the motion.
+    scale = (codes - codes.mean(dim=1, keepdim=True)).square().mean().clamp_min(1e-12)
     optimiser = torch.optim.Adam([noise], lr=NOISE_FIT_LR)
     for step in range(NOISE_FIT_STEPS):
         for group in optimiser.param_groups:
             group["lr"] = NOISE_FIT_LR * (1 - step / NOISE_FIT_STEPS)
-        v = enc.motion_vectors(enc.codes(noise, batch_labels), times, check_range=False).float()
-        errors = (v.reshape(starts, -1, v.shape[-1]) - vectors).square().mean(dim=(1, 2)) / scale
+        errors = (enc.codes(noise, batch_labels).float() - codes).square().mean(dim=(1, 2)) / scale
         priors = (noise.square().mean(dim=-1) - 1).square().mean(dim=1)
         (grad,) = torch.autograd.grad((errors + config.noise_reg * priors).sum(), [noise])
         noise.grad = grad
