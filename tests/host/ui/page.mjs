@@ -26,18 +26,18 @@ export async function openApp(ctx, url) {
 // Opens a pack's template from the Templates browser as a user does: the pack's entry under
 // Extensions, then the card with the template's title. True when the card was found.
 export async function openTemplate(page, pack, name) {
+  // Each step waits for what it needs to see (up to 15 s on a loaded machine), never a fixed time:
+  // a view is then settled by look()'s own pause.
+  const visible = (locator) => locator.waitFor({ state: 'visible', timeout: 15000 }).then(() => true, () => false);
   await page.evaluate(() => window.app.extensionManager.command.execute('Comfy.BrowseTemplates'));
-  await page.waitForTimeout(1500);
   const dialog = page.locator('[role="dialog"]').first();  // not the same words in the tabs behind it
   const entry = dialog.getByText(pack, { exact: true }).first();
-  if (!await entry.isVisible().catch(() => false)) return false;
+  if (!await visible(entry)) return false;
   await entry.click();
-  await page.waitForTimeout(1000);
   const card = dialog.getByText(name, { exact: true }).first();
-  if (!await card.isVisible().catch(() => false)) return false;
+  if (!await visible(card)) return false;
   await card.click();
   await page.waitForFunction(() => !document.querySelector('[role="dialog"]'), null, { timeout: 20000 })
     .catch(() => {});
-  await page.waitForTimeout(800);
   return true;
 }

@@ -42,14 +42,16 @@ async function look(page) {
   return { ...(await page.evaluate(hiddenParts, {})), wiring: await page.evaluate(wiringProblems) };
 }
 
+// The status of the run the Run button starts: the one history entry that was not there before
+// (the newest entry may be an earlier run's, which would end the wait before this one started).
 async function runAndWait(page) {
+  const history = async () => page.evaluate(async () => (await fetch('/history')).json());
+  const before = new Set(Object.keys(await history()));
   await page.evaluate(async () => window.app.queuePrompt(0, 1));  // the Run button
   const deadline = Date.now() + (job.timeout_ms ?? 240000);
   while (Date.now() < deadline) {
-    const done = await page.evaluate(async () => {
-      const history = await (await fetch('/history?max_items=1')).json();
-      return Object.values(history)[0]?.status?.status_str ?? null;
-    });
+    const entries = Object.entries(await history()).filter(([id]) => !before.has(id));
+    const done = entries[0]?.[1]?.status?.status_str ?? null;
     if (done === 'success' || done === 'error') return done;
     await page.waitForTimeout(300);
   }
@@ -114,9 +116,10 @@ for (const result of report.workflows.filter((w) => job.run?.includes(w.name))) 
 }
 
 if (job.without_script && job.workflows.length) {
-  // The pack must work unchanged where its script does not load (blocked, or an older frontend).
+  // The pack must work unchanged where its script does not load (blocked, or an older frontend):
+  // the first workflow of `run` (the basic one) runs again with the script blocked.
   report.without_script = await withPage(first, async (page) => {
-    const file = job.workflows[0];
+    const file = job.workflows.find((f) => job.run?.includes(path.basename(f, '.json'))) ?? job.workflows[0];
     const workflow = JSON.parse(fs.readFileSync(file, 'utf8'));
     await page.evaluate(async (wf) => window.app.loadGraphData(wf), workflow);
     await closeDialogs(page);
