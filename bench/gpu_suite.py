@@ -1,4 +1,4 @@
-"""The GPU suite: correctness, rendering speed, training speed and a training smoke run, in one go.
+"""The GPU suite: correctness, rendering, training and projection speed and a training smoke run, in one go.
 
     bench/gpu_suite.sh OUTDIR            # on a CUDA machine: <= 8 minutes on one H100/H200
     bench/gpu_suite.sh OUTDIR --dry-run  # every section at toy sizes on the CPU (tiny32), for CI
@@ -12,8 +12,8 @@ smoke run's losses and ADA p) or by an error, else 0. On a 2-core CPU one toy tr
 10-20 s, so the dry run's training budget admits the float32 row only and skips the other two.
 
 Sizing. GPU time comes in windows of about 15 minutes, machine start included (2-4 minutes). The
-section budgets of a GPU run add up to 5 minutes (correctness 30 s, rendering 120 s, training 90 s,
-smoke 60 s), so a run, a fix and one full rerun fit in a window; the 8-minute ceiling leaves room
+section budgets of a GPU run add up to 5.5 minutes (correctness 30 s, rendering 120 s, training 90 s,
+smoke 60 s, projection 30 s), so a run, a fix and one full rerun fit in a window; the 8-minute ceiling leaves room
 for the one item a budget cannot cut short. Each budget is checked before every item of its
 section, so a slow item (a long torch.compile) costs at most its own overrun: the remaining items
 are recorded as skipped, most informative first (bfloat16 before float32; torch.compile only at
@@ -68,6 +68,8 @@ class Sizes:
     smoke_batch: int
     clip_frames: int | None     # frames per clip D sees in training and smoke (None: the preset's)
     smoke_seconds: float
+    projection_preset: str
+    projection_steps: int         # timed steps per (kind, precision), after one warm-up step
     budgets: dict                 # seconds per section
 
 
@@ -76,14 +78,14 @@ FULL = Sizes(render_presets=(("ffs256", (8, 32)), ("mead1024", (1, 4))), render_
              train_preset="ffs256", train_precisions=RENDER_PRECISIONS, train_batch=64, train_iters=10,
              train_warmup=3,
              train_compile=True, smoke_resolution=32, smoke_iterations=100_000, smoke_batch=4, smoke_seconds=50.0,
-             clip_frames=None,
-             budgets={"correctness": 30, "render": 120, "training": 90, "smoke": 60})
+             clip_frames=None, projection_preset="ffs256", projection_steps=5,
+             budgets={"correctness": 30, "render": 120, "training": 90, "smoke": 60, "projection": 30})
 TOY = Sizes(render_presets=(("tiny32", (2,)),), render_iters=1, compile_backend="eager", compile_presets=("tiny32",),
             train_preset="tiny32", train_precisions=PRECISIONS, train_batch=2, train_iters=1, train_warmup=0,
             train_compile=False,
             smoke_resolution=32, smoke_iterations=2, smoke_batch=2, smoke_seconds=60.0,
-            clip_frames=2,
-            budgets={"correctness": 40, "render": 20, "training": 5, "smoke": 60})
+            clip_frames=2, projection_preset="tiny32", projection_steps=2,
+            budgets={"correctness": 40, "render": 20, "training": 5, "smoke": 60, "projection": 30})
 
 
 class Budget:
@@ -341,7 +343,33 @@ def smoke(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
             **({"reason": "; ".join(problems)} if problems else {})}
 
 
-SECTIONS = {"correctness": correctness, "render": render, "training": training, "smoke": smoke}
+# ---- projection ----------------------------------------------------------------------------
+
+def projection(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
+    """Image and clip projection steps/s (random weights) in float32 and under bfloat16 autocast:
+    the speed the projection's fast defaults are sized by, and a check that both precisions run."""
+    import statistics
+
+    from stylegan_v import Generator, preset
+    from stylegan_v.projection_benchmark import step_rates
+
+    torch.manual_seed(0)
+    G = Generator(preset(sizes.projection_preset).generator).eval().requires_grad_(False).to(device)
+    items = []
+    for precision in ("bfloat16", "float32"):
+        for kind in ("image", "video"):
+            row = {"preset": sizes.projection_preset, "kind": kind, "precision": precision}
+            if not budget.left():
+                items.append({**row, **_skipped("section budget spent")})
+                continue
+            rates = step_rates(G, kind, precision, sizes.projection_steps)
+            items.append({**row, "status": "ok", "steps_per_s": statistics.median(rates),
+                          "min": min(rates), "max": max(rates)})
+    return {"status": "ok", "items": items}
+
+
+SECTIONS = {"correctness": correctness, "render": render, "training": training, "smoke": smoke,
+            "projection": projection}
 
 
 # ---- driver ---------------------------------------------------------------------------------

@@ -97,38 +97,55 @@ def clip_scores(G, fit, clip: torch.Tensor) -> dict[str, float]:
             "finite": bool(torch.isfinite(continuation).all())}
 
 
-def speed(args: argparse.Namespace) -> int:
-    from . import Generator, preset
+def step_rates(G, kind: str, precision: str, steps: int) -> list[float]:
+    """Projection steps per second on G's device: `steps` timed steps of an image ("image", one
+    frame per step) or of a 16-frame clip ("video", FAST_VIDEO's frames per step), after one
+    warm-up step; perceptual none, no choice of a starting w.
+    Raises if the fit is not finite, so a speed is never reported for a broken search."""
     from . import render as R
     from .projection import FAST, FAST_VIDEO, project_images, project_video
+
+    device = next(G.parameters()).device
+    # content_starts=0: the search's steps are timed, not its choice of a start (64 candidate renders).
+    config = replace(FAST if kind == "image" else FAST_VIDEO, steps=steps + 1, perceptual="none",
+                     precision=precision, content_starts=0)
+    stamps: list[float] = []
+
+    def tick(_progress):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        stamps.append(time.perf_counter())
+
+    torch.manual_seed(0)
+    if kind == "image":
+        target = R.render(G, R.sample_content(G, 1, 1, device=device), R.MotionSeed(1), torch.tensor([3.0]))[0]
+        fit = project_images(G, target.to(device), t=3.0, config=config, callback=tick)
+    else:
+        clip = R.render(G, R.sample_content(G, 2, 1, device=device), R.MotionSeed(2),
+                        R.timestamps(CLIP_FRAMES, 25.0, 25.0))[0]
+        fit = project_video(G, clip.to(device), 25.0, config=config, callback=tick)
+    if not torch.isfinite(fit.ws).all():
+        raise RuntimeError(f"{kind} projection in {precision} on {device} gave non-finite latents")
+    return [1 / (b - a) for a, b in itertools.pairwise(stamps)]  # the first step warms up
+
+
+def speed(args: argparse.Namespace) -> int:
+    from . import Generator, preset
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "auto" else [args.device]
     cfg = preset("ffs256").generator
     print(f"projection steps/s, ffs256 generator ({cfg.resolution}x{cfg.resolution}), random weights, "
           f"perceptual none; median of {args.steps} steps after one warm-up step (min-max in brackets)")
-    print("device | precision | image (1 frame/step) | video (8 frames/step)")
+    from .projection import FAST_VIDEO
+
+    print(f"device | precision | image (1 frame/step) | video ({FAST_VIDEO.frames_per_step} frames/step)")
     for device in devices:
         torch.manual_seed(0)
         G = Generator(cfg).eval().requires_grad_(False).to(device)
-        target = R.render(G, R.sample_content(G, 1, 1, device=device), R.MotionSeed(1), torch.tensor([3.0]))[0]
-        clip = R.render(G, R.sample_content(G, 2, 1, device=device), R.MotionSeed(2),
-                        R.timestamps(CLIP_FRAMES, 25.0, 25.0))[0]
         for precision in ("float32", "bfloat16"):
             cells = []
-            for kind, defaults in (("image", FAST), ("video", FAST_VIDEO)):
-                config = replace(defaults, steps=args.steps + 1, perceptual="none", precision=precision)
-                stamps: list[float] = []
-
-                def tick(_progress, stamps=stamps, device=device):
-                    if device == "cuda":
-                        torch.cuda.synchronize()
-                    stamps.append(time.perf_counter())
-
-                if kind == "image":
-                    project_images(G, target.to(device), t=3.0, config=config, callback=tick)
-                else:
-                    project_video(G, clip.to(device), 25.0, config=config, callback=tick)
-                rates = [1 / (b - a) for a, b in itertools.pairwise(stamps)]  # the first step warms up
+            for kind in ("image", "video"):
+                rates = step_rates(G, kind, precision, args.steps)
                 cells.append(f"{statistics.median(rates):.2f} ({min(rates):.2f}-{max(rates):.2f})")
             print(f"{device} | {precision} | {cells[0]} | {cells[1]}", flush=True)
     return 0

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SECTIONS = ("correctness", "render", "training", "smoke")
+SECTIONS = ("correctness", "render", "training", "smoke", "projection")
 
 
 def _numbers(record: dict) -> list[float]:
@@ -48,6 +48,11 @@ def test_dry_run_writes_every_section_with_finite_numbers(tmp_path):
     assert train and all(i["sec_per_kimg"] > 0 for i in train)
     smoke = report["sections"]["smoke"]
     assert smoke["iterations"] >= 2 and smoke["G_loss_range"] > 0 and smoke["p_min"] != smoke["p_max"]
+
+    projection = report["sections"]["projection"]["items"]
+    assert {(i["kind"], i["precision"]) for i in projection if i["status"] == "ok"} == \
+        {(k, p) for k in ("image", "video") for p in ("float32", "bfloat16")}
+    assert all(0 < i["min"] <= i["steps_per_s"] <= i["max"] for i in projection if i["status"] == "ok")
 
     table = (tmp_path / "gpu_suite.md").read_text()
     assert "| section | status |" in table and all(f"## {name}" in table for name in SECTIONS)
