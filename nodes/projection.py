@@ -143,7 +143,7 @@ class ProjectImage(io.ComfyNode):
         try:
             with autograd(generator, targets.to(next(generator.parameters()).device), c) as (generator, targets, c):
                 result = project_images(generator, targets, t=t, motion=motion, c=c,
-                                        config=config(FAST_VIDEO, steps, latent, perceptual, seed),
+                                        config=config(FAST, steps, latent, perceptual, seed),
                                         callback=progress_callback(steps, preview_every))
         except OUT_OF_MEMORY:
             mm.soft_empty_cache()
@@ -179,7 +179,8 @@ class ProjectVideo(io.ComfyNode):
         c = labels(generator, class_index, 1)
         try:
             with autograd(generator, clip.to(next(generator.parameters()).device), c) as (generator, clip, c):
-                result = project_video(generator, clip, fps, c=c, config=config(FAST, steps, latent, perceptual, seed),
+                result = project_video(generator, clip, fps, c=c,
+                                       config=config(FAST_VIDEO, steps, latent, perceptual, seed),
                                        callback=progress_callback(steps, preview_every))
         except OUT_OF_MEMORY:
             mm.soft_empty_cache()
