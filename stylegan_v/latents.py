@@ -131,7 +131,11 @@ def load_latents(path: str | os.PathLike) -> dict[str, Any]:
         # Bounded like a checkpoint: a regular file whose header fits it, under any file name.
         with open_safetensors(path, "latent file") as f:
             meta = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            # Copied into memory of their own: safetensors hands out tensors at the file's offsets,
+            # unaligned, and some CPUs' kernels round differently on unaligned input (seen on
+            # AVX-512), so frames rendered from a loaded file would differ in the last bits from
+            # the same content fresh.
+            tensors = {k: f.get_tensor(k).clone() for k in f.keys()}
     except FileNotFoundError:
         raise
     except Exception as e:
