@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from host.editing_workflows import EXPECTED, WORKFLOWS
-from host.harness import REPO_ROOT, ComfyServer, HttpError, execution_error, require_host, status_messages
-from host.make_workflows import NOTE_TYPES
+from host.harness import ComfyServer, HttpError, execution_error, require_host, status_messages
+from host.make_workflows import NOTE_TYPES, workflow_file
 from host.models import DEMO_CHECKPOINT, make_checkpoint
 
 pytestmark = pytest.mark.host
@@ -70,10 +70,10 @@ def test_object_info_lists_the_editing_nodes(server):
 def test_workflow_files_are_the_generated_ones():
     """The files in workflows/ hold the prompts (and so the EXPECTED outputs) defined in editing_workflows."""
     for name, (prompt, _) in WORKFLOWS.items():
-        workflow = json.loads((REPO_ROOT / "workflows" / f"{name}.json").read_text())
+        workflow = json.loads(workflow_file(name).read_text())
         nodes = [n for n in workflow["nodes"] if n["type"] not in NOTE_TYPES]  # notes live only in the UI
         assert sorted(n["type"] for n in nodes) == sorted(p["class_type"] for p in prompt.values()), name
-        assert (REPO_ROOT / "workflows" / f"{name}.jpg").is_file(), name
+        assert workflow_file(name).with_suffix(".jpg").is_file(), name
         for node in nodes:
             inputs = prompt[str(node["id"])]["inputs"]
             values = list(node.get("widgets_values") or [])
