@@ -8,10 +8,10 @@ silhouette of hills and trees. Each video is a different place and hour: horizon
 cloud cover, wind, tempo of the day and tint are drawn per video.
 
 Everything is vectorised over the frames of a video, and the image is kept as one weight field
-per palette colour until the end, so that each step is a pass over scalar fields: one CPU core
-renders about 2,000 frames per second at 64x64 (1,600-1,700 median, up to 2,400, with the core
-shared by other jobs; 64-frame videos, one torch thread). Below 64 px frames are rendered at
-twice the size and averaged down, so cloud edges do not shimmer from frame to frame.
+per palette colour until the end, so that each step is a pass over scalar fields: one idle CPU
+core renders about 5,800 frames per second at 64x64 and 1,400 at 128x128 (64-frame videos, one
+torch thread; 1,600-1,700 at 64x64 with the core shared by other jobs). Below 64 px frames are
+rendered at twice the size and averaged down, so cloud edges do not shimmer from frame to frame.
 """
 
 from __future__ import annotations
