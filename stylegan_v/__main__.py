@@ -28,7 +28,6 @@ from pathlib import Path
 from . import arguments as A
 from . import project_cli, resize
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "stylegan_v_demo.safetensors"
 MAX_FRAMES = 10_000_000
 
 
@@ -75,9 +74,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .video import write_mp4
 
     if args.checkpoint is None:
-        if not DEFAULT_CHECKPOINT.is_file():
-            raise ValueError(f"no --checkpoint given and the built-in demo model is missing ({DEFAULT_CHECKPOINT})")
-        args.checkpoint = DEFAULT_CHECKPOINT
+        if not A.DEMO_CHECKPOINT.is_file():
+            raise ValueError(f"no --checkpoint given and the built-in demo model is missing ({A.DEMO_CHECKPOINT})")
+        args.checkpoint = A.DEMO_CHECKPOINT
     if args.frames is None and not args.seconds * args.fps <= MAX_FRAMES:
         raise ValueError(f"--seconds must be at most {MAX_FRAMES / args.fps:g} at {args.fps:g} fps, "
                          f"got {args.seconds:g}")

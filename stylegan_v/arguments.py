@@ -12,6 +12,10 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
+
+# What the commands use when no --checkpoint is given: the model shipped in the package.
+DEMO_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "stylegan_v_demo.safetensors"
 
 
 class Parser(argparse.ArgumentParser):

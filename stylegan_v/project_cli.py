@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 from . import arguments as A
 from .projection.config import LATENTS, PERCEPTUALS, PRECISIONS, PRESETS, VIDEO_PRESETS
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "assets" / "stylegan_v_demo.safetensors"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 MAX_CLIP_FRAMES = 256
 PREVIEW_SECONDS = 3.0  # how long a picture's preview animates past the fitted instant
@@ -229,7 +228,7 @@ def _run(args: argparse.Namespace) -> int:
     from .projection import dataset_fps_of, project_images, project_video, psnr
 
     _check_args(args)
-    checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
+    checkpoint = args.checkpoint or A.DEMO_CHECKPOINT
     _existing(checkpoint, "--checkpoint")
     device = A.device(args.device)
     # Read the input before the model loads: a bad picture is refused at once.

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .project_cli import DEFAULT_CHECKPOINT as DEMO
+from .arguments import DEMO_CHECKPOINT as DEMO
 
 # Procedural videos from this seed are new to the demo model: its provenance records the seed of its
 # training data (7), and every (seed, video) pair draws its own random stream.

@@ -225,7 +225,7 @@ def test_default_scale_is_the_smallest_that_reaches_256_px(resolution, scale):
 def test_render_default_is_at_least_256_px_and_smoothly_enlarged(tmp_path):
     """The 32x32 demo model comes out 8x larger, with the library's bicubic enlargement of its frames."""
     from stylegan_v import render as R
-    from stylegan_v.__main__ import DEFAULT_CHECKPOINT
+    from stylegan_v.arguments import DEMO_CHECKPOINT
     from stylegan_v.resize import enlarge
 
     video = tmp_path / "v.mp4"
@@ -233,7 +233,7 @@ def test_render_default_is_at_least_256_px_and_smoothly_enlarged(tmp_path):
     assert "256x256" in result.stdout
     frames, _ = read_video(video)
     assert frames.shape == (1, 256, 256, 3)
-    G = stylegan_v.load(DEFAULT_CHECKPOINT)
+    G = stylegan_v.load(DEMO_CHECKPOINT)
     small = R.render(G, R.sample_content(G, 5, 1), R.MotionSeed(6), R.timestamps(1, 25, G.model_config.dataset_fps))
     luma = np.array([0.299, 0.587, 0.114])  # full resolution in yuv420p, unlike chroma
     got = frames[0].astype(float) @ luma
