@@ -147,7 +147,11 @@ def test_sigterm_keeps_the_previous_output_and_leaves_no_temp_file(tmp_path):
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 143, err
-    assert err.strip().splitlines() == [f"terminated: nothing written; {out} is as it was"]
+    # Our one line ends stderr. A library's import notice may come before it: under torch 2.2 einops
+    # imports torch._dynamo on its first use, which imports transformers where it is installed, and
+    # that prints a line of its own (whether it does depends on when the signal lands).
+    assert err.strip().splitlines()[-1] == f"terminated: nothing written; {out} is as it was"
+    assert "Traceback" not in err and "terminated" not in "".join(err.strip().splitlines()[:-1])
     assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
 
 
