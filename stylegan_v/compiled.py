@@ -29,14 +29,14 @@ def inductor_cache_dir() -> Path:
     return Path(given) if given else cache_dir().parent / "inductor"
 
 
-def cpp_compiler() -> str | None:
-    """The C++ compiler inductor's CPU backend would build with ($CXX, else g++), or None if it is missing.
+def _compiler_name() -> str:
+    # Inductor's own choice (torch._inductor.config.cpp.cxx), without importing inductor, which takes seconds.
+    return os.environ.get("CXX") or ("clang++" if sys.platform == "darwin" else "g++")
 
-    Mirrors inductor's own search (torch._inductor.config.cpp.cxx) without importing inductor,
-    which takes seconds.
-    """
-    name = os.environ.get("CXX") or ("clang++" if sys.platform == "darwin" else "g++")
-    return shutil.which(name)
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler inductor's CPU backend would build with ($CXX, else g++), or None if it is missing."""
+    return shutil.which(_compiler_name())
 
 
 def compile_synthesis(G: Generator, device: torch.device | str, backend: str = "inductor") -> str | None:
@@ -45,8 +45,8 @@ def compile_synthesis(G: Generator, device: torch.device | str, backend: str = "
     Only `synthesis.frames` is compiled: the motion path and chunking are cheap host-side work.
     """
     if backend == "inductor" and torch.device(device).type == "cpu" and cpp_compiler() is None:
-        wanted = os.environ.get("CXX") or "g++"
-        return f"note: no C++ compiler ({wanted}) found, so torch.compile cannot build kernels; rendering eager"
+        return (f"note: no C++ compiler ({_compiler_name()}) found, so torch.compile cannot build kernels; "
+                "rendering eager")
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache_dir()))
     G.synthesis.frames = torch.compile(G.synthesis.frames, backend=backend)
     return None
