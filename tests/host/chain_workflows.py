@@ -12,17 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .make_workflows import REPO_ROOT, Column, Group, Layout, Note, latents, save_video, timeline
+from .make_workflows import REPO_ROOT, Column, Group, Layout, Note, latents, render, save_video, timeline
 
 CHAINS_DIR = REPO_ROOT / "docs" / "chains"
 UPSCALE_MODEL = "stylegan_v_stand_in_2x.safetensors"  # the name the template loads until the user picks theirs
 UPSCALE_SCALE = 2  # of the stand-in: what the tests expect the template to write
-
-
-def render(grid_columns: int = 0) -> dict:
-    return {"class_type": "StyleGANV_Render",
-            "inputs": {"model": ["1", 0], "content": ["2", 0], "motion": ["3", 0], "timeline": ["4", 0],
-                       "chunk_size": 16, "grid_columns": grid_columns}}
 
 
 def create_video(images: list, fps: float | list) -> dict:
@@ -95,7 +89,7 @@ RIFE_FPS, RIFE_MULTIPLIER = 12.0, 2  # rendered at 12 fps, interpolated to 24
 # Create Video with Render's fps -> Save Video.
 TEMPLATES = {
     "stylegan_v_upscale_model": (
-        {**latents(4, 5, 1), "4": timeline(16.0, 2.0), "5": render(),
+        {**latents(4, 5, 1), "4": timeline(16.0, 2.0), "5": render("StyleGANV_Render", 0),
          "20": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": UPSCALE_MODEL}},
          "21": {"class_type": "ImageUpscaleWithModel", "inputs": {"upscale_model": ["20", 0], "image": ["5", 0]}},
          "22": create_video(["21", 0], ["5", 1]), "7": save_video("stylegan_v/upscaled_model", "22", 0)},
@@ -119,7 +113,7 @@ TEMPLATES = {
 CHAINS = {
     # Render's images and fps straight into VideoHelperSuite's saver.
     "vhs_video_combine": (
-        {**latents(42, 7, 1), "4": timeline(25.0, 4.0), "5": render(),
+        {**latents(42, 7, 1), "4": timeline(25.0, 4.0), "5": render("StyleGANV_Render", 0),
          "30": {"class_type": "VHS_VideoCombine",
                 "inputs": {"images": ["5", 0], "frame_rate": ["5", 1], "loop_count": 0,
                            "filename_prefix": "stylegan_v/vhs", "format": "video/h264-mp4", "pingpong": False,
@@ -130,7 +124,7 @@ CHAINS = {
     ),
     # RIFE doubles the frames; Create Video plays them at twice the Timeline's fps.
     "rife_interpolation": (
-        {**latents(42, 7, 1), "4": timeline(RIFE_FPS, 4.0), "5": render(),
+        {**latents(42, 7, 1), "4": timeline(RIFE_FPS, 4.0), "5": render("StyleGANV_Render", 0),
          "31": {"class_type": "RIFE VFI",
                 "inputs": {"ckpt_name": "rife47.pth", "frames": ["5", 0], "clear_cache_after_n_frames": 10,
                            "multiplier": RIFE_MULTIPLIER, "fast_mode": True, "ensemble": True, "scale_factor": 1.0}},

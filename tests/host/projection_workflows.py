@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .editing_workflows import load_model, render
 from .make_workflows import Column, Group, Layout, Note, demo_resolution, save_video, timeline
-from .models import BUNDLED_DEMO, DEMO_CHECKPOINT
+from .models import BUNDLED_DEMO
 
 PICTURE = "stylegan_v_example_picture.png"  # what Load Image names until the user picks theirs
 CLIP = "stylegan_v_example_clip.mp4"  # what Load Video names
@@ -21,22 +22,11 @@ SEARCH = {"latent": "w+", "perceptual": "auto", "seed": 0, "class_index": -1}
 SECONDS, FPS = 4.0, 25.0  # both render 4 s at 25 fps: the clip's 0.32 s and what follows
 
 
-def load_model() -> dict:
-    return {"class_type": "StyleGANV_LoadModel", "inputs": {"ckpt_name": DEMO_CHECKPOINT, "dtype": "auto"},
-            "_meta": {"title": "Load StyleGAN-V Model"}}
-
-
 def to_model_size(source: list) -> dict:
     size = demo_resolution()
     return {"class_type": "ImageScale", "inputs": {"image": source, "upscale_method": "lanczos", "width": size,
                                                    "height": size, "crop": "center"},
             "_meta": {"title": "Resize to the model's size"}}
-
-
-def render(content: list, motion: list) -> dict:
-    return {"class_type": "StyleGANV_Render",
-            "inputs": {"model": ["1", 0], "content": content, "motion": motion, "timeline": ["4", 0],
-                       "chunk_size": 16, "grid_columns": 0}}
 
 
 WORKFLOWS = {
